@@ -1,0 +1,542 @@
+# Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch TANet: a 2D ResNet with Temporal Adaptive Modules (Liu et al., ICCV 2021).
+
+Shapes used throughout: `B` clips (batch), `V` views per clip, `T` frames per clip (`config.num_frames`), `C`
+channels, `H × W` spatial size. Frames of one clip are contiguous along the flattened `B*T` axis, as in the
+authors' release, so every 2D layer runs on `(B*T, C, H, W)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
+
+from .configuration_tanet import TANetConfig
+
+
+@dataclass
+class TANetModelOutput(ModelOutput):
+    """
+    Output of [`TANetModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(B*V, T, C, h, w)`):
+            Feature map of the last stage for every frame (`V = 1` for 5D input).
+        pooler_output (`torch.FloatTensor` of shape `(B, C)`):
+            Clip feature: spatial mean per frame, then mean over frames (and over views for 6D input).
+        frame_features (`torch.FloatTensor` of shape `(B*V, T, C)`):
+            Spatially pooled feature of every frame, what the release's classifier sees.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            With `output_hidden_states=True`: the stem's and every stage's output, each `(B*V, T, C_i, H_i, W_i)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    frame_features: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class TANetVideoClassifierOutput(ModelOutput):
+    """
+    Output of [`TANetForVideoClassification`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Loss on the (fused) logits when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(B, num_labels)`):
+            Clip scores. For multi-view input these are the fused scores: the mean of the views' logits
+            (`view_fusion="logits"`) or the log of the mean of their softmax (`view_fusion="softmax"`).
+        view_logits (`torch.FloatTensor` of shape `(B, V, num_labels)`, *optional*):
+            Every view's logits, for 6D input.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            As in [`TANetModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    view_logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+class TANetTemporalAdaptiveModule(nn.Module):
+    """
+    Temporal Adaptive Module (paper §3, exactly as released).
+
+    From the squeezed feature `s = mean_{H,W} X` of shape `(B, C, T)`:
+    - global branch `G`: `Linear(T, αT) → BN → ReLU → Linear(αT, K) → softmax` on each `(b, c)` row gives a
+      video-adaptive kernel `Θ` of shape `(B, C, K)`;
+    - local branch `L`: `Conv1d(C, C/β, k) → BN → ReLU → Conv1d(C/β, C, 1) → sigmoid` gives a location-sensitive
+      importance map `V` of shape `(B, C, T)`;
+    - output (TANet): `Y[t] = Σ_k Θ_k · V[t+k-p] · X[t+k-p]` with `p = K // 2` and zeros outside `[0, T)`;
+      TANet-R (`tam_order="global_first"`): `Y[t] = V[t] · Σ_k Θ_k · X[t+k-p]`.
+
+    The fast formulation folds `Θ` and `V` into one per-position weight `W[b, t, k, c]` (a tensor of `B·T·K·C`
+    scalars) and accumulates `K` shifted, scaled copies of `X` viewed as `(B, T, C, H, W)`: no permutes, no
+    contiguous copies, no grouped convolution, any memory format, any batch size. The reference formulation is
+    the release's (permute to `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups).
+    """
+
+    def __init__(self, config: TANetConfig, channels: int):
+        super().__init__()
+        self.num_frames = config.num_frames
+        self.kernel_size = config.tam_kernel_size
+        self.local_first = config.tam_order == "local_first"
+        self.implementation = config.tam_implementation
+        num_frames, kernel_size = config.num_frames, config.tam_kernel_size
+        self.G: nn.Sequential | None = None
+        self.L: nn.Sequential | None = None
+        if config.tam_branches in ("both", "global"):
+            hidden = num_frames * config.tam_alpha
+            self.G = nn.Sequential(
+                nn.Linear(num_frames, hidden, bias=False),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, kernel_size, bias=False),
+                nn.Softmax(dim=-1),
+            )
+        if config.tam_branches in ("both", "local"):
+            reduced = channels // config.tam_beta
+            if reduced < 1:
+                raise ValueError(f"tam_beta={config.tam_beta} leaves no channels in a TAM of width {channels}.")
+            local_kernel = config.tam_local_kernel_size
+            self.L = nn.Sequential(
+                nn.Conv1d(channels, reduced, local_kernel, padding=local_kernel // 2, bias=False),
+                nn.BatchNorm1d(reduced),
+                nn.ReLU(),
+                nn.Conv1d(reduced, channels, 1, bias=False),
+                nn.Sigmoid(),
+            )
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        """`hidden_state`: `(B*T, C, H, W)`, frames of a clip contiguous. Returns the same shape."""
+        frames_and_batch, channels, height, width = hidden_state.shape
+        clips = hidden_state.view(-1, self.num_frames, channels, height, width)  # (B, T, C, H, W)
+        squeezed = clips.mean(dim=(3, 4)).transpose(1, 2)  # (B, C, T)
+        kernel = None  # Θ: (B, C, K)
+        if self.G is not None:
+            kernel = self.G(squeezed.reshape(-1, self.num_frames)).view(clips.shape[0], channels, self.kernel_size)
+        importance = self.L(squeezed) if self.L is not None else None  # V: (B, C, T)
+        if self.implementation == "reference":
+            out = self._reference(clips, kernel, importance)
+        else:
+            out = self._fast(clips, kernel, importance)
+        return out.view(frames_and_batch, channels, height, width)
+
+    def _position_weights(self, kernel: torch.Tensor, importance: torch.Tensor | None) -> torch.Tensor:
+        """Fold `Θ` `(B, C, K)` and `V` `(B, C, T)` into per-position weights `(B, T, K, C)`."""
+        num_frames, kernel_size, pad = self.num_frames, self.kernel_size, self.kernel_size // 2
+        kernel_bkc = kernel.transpose(1, 2)  # (B, K, C)
+        if importance is None:
+            return kernel_bkc.unsqueeze(1).expand(-1, num_frames, -1, -1)
+        importance_btc = importance.transpose(1, 2)  # (B, T, C)
+        if not self.local_first:  # TANet-R: V scales the aggregated output at t
+            return kernel_bkc.unsqueeze(1) * importance_btc.unsqueeze(2)
+        # TANet: V scales the input at t + k - p; zero padding of V is the zero padding of the convolution.
+        padded = F.pad(importance, (pad, pad)).transpose(1, 2)  # (B, T + 2p, C)
+        windows = padded.unfold(1, kernel_size, 1)  # (B, T, C, K): windows[b, t, c, k] = V[b, c, t + k - p]
+        return windows.transpose(2, 3) * kernel_bkc.unsqueeze(1)
+
+    def _fast(
+        self, clips: torch.Tensor, kernel: torch.Tensor | None, importance: torch.Tensor | None
+    ) -> torch.Tensor:
+        """`clips` `(B, T, C, H, W)` → `(B, T, C, H, W)` without permutes or grouped convolutions."""
+        if kernel is None:  # local branch only: Y = V ⊙ X
+            return clips * importance.transpose(1, 2)[..., None, None].to(clips.dtype)
+        num_frames, pad = self.num_frames, self.kernel_size // 2
+        weights = self._position_weights(kernel, importance).to(clips.dtype)[..., None, None]  # (B, T, K, C, 1, 1)
+        out = clips * weights[:, :, pad]
+        for k in range(self.kernel_size):
+            shift = k - pad  # Y[t] += W[t, k] · X[t + shift]
+            if shift == 0 or abs(shift) >= num_frames:
+                continue
+            if shift < 0:
+                out[:, -shift:].addcmul_(clips[:, : num_frames + shift], weights[:, -shift:, k])
+            else:
+                out[:, : num_frames - shift].addcmul_(clips[:, shift:], weights[:, : num_frames - shift, k])
+        return out
+
+    def _reference(
+        self, clips: torch.Tensor, kernel: torch.Tensor | None, importance: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The release's formulation: permute to `(B, C, T, H, W)`, scale, grouped `conv2d`, permute back."""
+        batch, num_frames, channels, height, width = clips.shape
+        x = clips.permute(0, 2, 1, 3, 4).contiguous()  # (B, C, T, H, W)
+        if importance is not None and (self.local_first or kernel is None):
+            x = x * importance.view(batch, channels, num_frames, 1, 1)
+        if kernel is not None:
+            x = F.conv2d(
+                x.view(1, batch * channels, num_frames, height * width),
+                kernel.reshape(batch * channels, 1, self.kernel_size, 1).to(x.dtype),
+                padding=(self.kernel_size // 2, 0),
+                groups=batch * channels,
+            ).view(batch, channels, num_frames, height, width)
+            if importance is not None and not self.local_first:
+                x = x * importance.view(batch, channels, num_frames, 1, 1)
+        return x.permute(0, 2, 1, 3, 4).contiguous()
+
+
+class TANetEmbeddings(nn.Module):
+    """Stem: 7×7/2 convolution → BN → ReLU → 3×3/2 max-pool. `(B*T, 3, H, W)` → `(B*T, 64, H/4, W/4)`."""
+
+    def __init__(self, config: TANetConfig):
+        super().__init__()
+        self.convolution = nn.Conv2d(config.num_channels, config.embedding_size, 7, stride=2, padding=3, bias=False)
+        self.normalization = nn.BatchNorm2d(config.embedding_size)
+        self.activation = nn.ReLU()
+        self.pooler = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.pooler(self.activation(self.normalization(self.convolution(pixel_values))))
+
+
+class TANetShortCut(nn.Module):
+    """Projection shortcut: 1×1 convolution (with the block's stride) → BN."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.convolution = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+        self.normalization = nn.BatchNorm2d(out_channels)
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        return self.normalization(self.convolution(hidden_state))
+
+
+class TANetBottleNeckLayer(GradientCheckpointingLayer):
+    """
+    TA-block (bottleneck): `conv1 1×1 → bn1 → relu → [TAM] → conv2 3×3/stride → bn2 → relu → conv3 1×1 → bn3
+    → (+ shortcut) → relu`, TAM at position b. Positions a/c/d put it before conv1, after relu(bn2), after bn3.
+    `(B*T, in_channels, H, W)` → `(B*T, out_channels, H/stride, W/stride)`.
+    """
+
+    expansion = 4
+
+    def __init__(self, config: TANetConfig, in_channels: int, out_channels: int, stride: int, use_tam: bool):
+        super().__init__()
+        mid_channels = out_channels // self.expansion
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid_channels)
+        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(mid_channels)
+        self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.activation = nn.ReLU()
+        self.shortcut = (
+            TANetShortCut(in_channels, out_channels, stride)
+            if in_channels != out_channels or stride != 1
+            else nn.Identity()
+        )
+        self.tam_position = config.tam_position if use_tam else None
+        tam_channels = {"a": in_channels, "b": mid_channels, "c": mid_channels, "d": out_channels}
+        self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
+
+    def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
+        return self.tam(hidden_state) if self.tam_position == position else hidden_state
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        residual = self.shortcut(hidden_state)
+        out = self._tam_at("a", hidden_state)
+        out = self._tam_at("b", self.activation(self.bn1(self.conv1(out))))
+        out = self._tam_at("c", self.activation(self.bn2(self.conv2(out))))
+        out = self._tam_at("d", self.bn3(self.conv3(out)))
+        return self.activation(out + residual)
+
+
+class TANetBasicLayer(GradientCheckpointingLayer):
+    """
+    TA-block (basic, ResNet-18/34): `conv1 3×3/stride → bn1 → relu → [TAM] → conv2 3×3 → bn2 → (+ shortcut)
+    → relu`, TAM at position b; `a` puts it before conv1, `c` after bn2.
+    """
+
+    expansion = 1
+
+    def __init__(self, config: TANetConfig, in_channels: int, out_channels: int, stride: int, use_tam: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.activation = nn.ReLU()
+        self.shortcut = (
+            TANetShortCut(in_channels, out_channels, stride)
+            if in_channels != out_channels or stride != 1
+            else nn.Identity()
+        )
+        self.tam_position = config.tam_position if use_tam else None
+        tam_channels = {"a": in_channels, "b": out_channels, "c": out_channels}
+        self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
+
+    def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
+        return self.tam(hidden_state) if self.tam_position == position else hidden_state
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        residual = self.shortcut(hidden_state)
+        out = self._tam_at("a", hidden_state)
+        out = self._tam_at("b", self.activation(self.bn1(self.conv1(out))))
+        out = self._tam_at("c", self.bn2(self.conv2(out)))
+        return self.activation(out + residual)
+
+
+class TANetStage(nn.Module):
+    """One ResNet stage (res2–res5): `depth` blocks, the first with the stage's stride and a projection shortcut."""
+
+    def __init__(self, config: TANetConfig, in_channels: int, out_channels: int, depth: int, stride: int, use_tam: bool):
+        super().__init__()
+        layer_class = TANetBottleNeckLayer if config.layer_type == "bottleneck" else TANetBasicLayer
+        self.layers = nn.ModuleList(
+            layer_class(config, in_channels if i == 0 else out_channels, out_channels, stride if i == 0 else 1, use_tam)
+            for i in range(depth)
+        )
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            hidden_state = layer(hidden_state)
+        return hidden_state
+
+
+class TANetEncoder(nn.Module):
+    def __init__(self, config: TANetConfig):
+        super().__init__()
+        use_tam = config.temporal_module == "tam"
+        in_sizes = [config.embedding_size] + list(config.hidden_sizes[:-1])
+        self.stages = nn.ModuleList(
+            TANetStage(
+                config,
+                in_channels,
+                out_channels,
+                depth,
+                stride=1 if i == 0 else 2,
+                use_tam=use_tam and f"stage{i + 1}" in config.tam_stages,
+            )
+            for i, (in_channels, out_channels, depth) in enumerate(zip(in_sizes, config.hidden_sizes, config.depths))
+        )
+
+    def forward(
+        self, hidden_state: torch.Tensor, output_hidden_states: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        hidden_states = (hidden_state,) if output_hidden_states else None
+        for stage in self.stages:
+            hidden_state = stage(hidden_state)
+            if output_hidden_states:
+                hidden_states = hidden_states + (hidden_state,)
+        return hidden_state, hidden_states
+
+
+class TANetPreTrainedModel(PreTrainedModel):
+    config: TANetConfig
+    config_class = TANetConfig
+    base_model_prefix = "tanet"
+    main_input_name = "pixel_values"
+    input_modalities = ("video",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["TANetBottleNeckLayer", "TANetBasicLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """The release's initialisation: torchvision's ResNet init, PyTorch defaults in TAM, N(0, 0.001) head."""
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, (nn.Conv1d, nn.Linear)):
+            if module is getattr(self, "classifier", None):
+                init.normal_(module.weight, mean=0.0, std=self.config.classifier_init_std)
+                init.zeros_(module.bias)
+                return
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))  # nn.Linear / nn.Conv1d reset_parameters
+            if module.bias is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            if getattr(module, "num_batches_tracked", None) is not None:
+                init.zeros_(module.num_batches_tracked)
+
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> tuple[int, int]:
+        """Validate `(B, T, C, H, W)` or `(B, V, T, C, H, W)`; return `(B, V)`."""
+        if not isinstance(pixel_values, torch.Tensor):
+            raise ValueError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}.")
+        expected = (
+            f"(batch, num_frames={self.config.num_frames}, channels={self.config.num_channels}, height, width) "
+            f"or (batch, views, num_frames={self.config.num_frames}, channels={self.config.num_channels}, height, width)"
+        )
+        if pixel_values.ndim not in (5, 6):
+            raise ValueError(f"pixel_values must have shape {expected}; got rank {pixel_values.ndim} {tuple(pixel_values.shape)}.")
+        if pixel_values.shape[-3] != self.config.num_channels:
+            raise ValueError(
+                f"pixel_values has {pixel_values.shape[-3]} channels at dim -3; expected {expected}, "
+                f"got {tuple(pixel_values.shape)}."
+            )
+        if pixel_values.shape[-4] != self.config.num_frames:
+            raise ValueError(
+                f"pixel_values has {pixel_values.shape[-4]} frames at dim -4 but this model was built for "
+                f"num_frames={self.config.num_frames} (TAM's global branch is Linear(T, {self.config.tam_alpha}T), "
+                f"tied to T); expected {expected}, got {tuple(pixel_values.shape)}."
+            )
+        batch = pixel_values.shape[0]
+        views = pixel_values.shape[1] if pixel_values.ndim == 6 else 1
+        return batch, views
+
+
+class TANetModel(TANetPreTrainedModel):
+    """
+    TANet backbone with per-frame spatial pooling.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from tanet_hf import TANetConfig, TANetModel
+
+    >>> config = TANetConfig(hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], embedding_size=16, num_frames=4)
+    >>> model = TANetModel(config).eval()
+    >>> outputs = model(torch.randn(2, 4, 3, 64, 64))  # (batch, frames, channels, height, width)
+    >>> tuple(outputs.pooler_output.shape), tuple(outputs.last_hidden_state.shape)
+    ((2, 256), (2, 4, 256, 2, 2))
+    ```
+    """
+
+    def __init__(self, config: TANetConfig):
+        super().__init__(config)
+        self.embedder = TANetEmbeddings(config)
+        self.encoder = TANetEncoder(config)
+        self.pooler = nn.AdaptiveAvgPool2d((1, 1))
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TANetModelOutput | tuple:
+        """
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(B, T, C, H, W)` or `(B, V, T, C, H, W)`):
+                Normalised frames (see [`TANetVideoProcessor`]); `T` must equal `config.num_frames`.
+            output_hidden_states (`bool`, *optional*):
+                Return the stem's and every stage's output.
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        batch, views = self._check_pixel_values(pixel_values)
+        num_frames = self.config.num_frames
+        frames = pixel_values.reshape(-1, *pixel_values.shape[-3:])  # (B*V*T, C, H, W)
+
+        embedding = self.embedder(frames)
+        last_hidden, hidden_states = self.encoder(embedding, output_hidden_states=output_hidden_states)
+        frame_features = self.pooler(last_hidden).flatten(1).view(batch * views, num_frames, -1)  # (B*V, T, C)
+        pooled = frame_features.view(batch, views * num_frames, -1).mean(dim=1)  # (B, C)
+
+        def per_clip(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch * views, num_frames, *t.shape[1:])
+
+        last_hidden = per_clip(last_hidden)
+        if hidden_states is not None:
+            hidden_states = tuple(per_clip(h) for h in hidden_states)
+        if not return_dict:
+            return tuple(v for v in (last_hidden, pooled, frame_features, hidden_states) if v is not None)
+        return TANetModelOutput(
+            last_hidden_state=last_hidden,
+            pooler_output=pooled,
+            frame_features=frame_features,
+            hidden_states=hidden_states,
+        )
+
+
+class TANetForVideoClassification(TANetPreTrainedModel):
+    """
+    TANet with the release's head: per-frame dropout → linear → mean over the T frames. For 6D input
+    `(B, V, T, C, H, W)` every view is scored and the views are fused as `config.view_fusion` says.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from tanet_hf import TANetConfig, TANetForVideoClassification
+
+    >>> config = TANetConfig(
+    ...     hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], embedding_size=16, num_frames=4, num_labels=5
+    ... )
+    >>> model = TANetForVideoClassification(config).eval()
+    >>> clip = torch.randn(2, 4, 3, 64, 64)  # (batch, frames, channels, height, width)
+    >>> model(clip).logits.shape
+    torch.Size([2, 5])
+    >>> views = torch.randn(2, 6, 4, 3, 64, 64)  # (batch, views, frames, channels, height, width)
+    >>> out = model(views, labels=torch.tensor([0, 3]))
+    >>> tuple(out.logits.shape), tuple(out.view_logits.shape), out.loss.ndim
+    ((2, 5), (2, 6, 5), 0)
+    ```
+    """
+
+    def __init__(self, config: TANetConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.tanet = TANetModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_sizes[-1], config.num_labels)
+        self.post_init()
+
+    def fuse_views(self, view_logits: torch.Tensor) -> torch.Tensor:
+        """`(B, V, num_labels)` → `(B, num_labels)`: mean of logits, or log of the mean softmax."""
+        if self.config.view_fusion == "softmax":
+            return torch.log(view_logits.float().softmax(dim=-1).mean(dim=1).clamp_min(1e-12)).to(view_logits.dtype)
+        return view_logits.mean(dim=1)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TANetVideoClassifierOutput | tuple:
+        """
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(B, T, C, H, W)` or `(B, V, T, C, H, W)`):
+                Normalised frames; `T` must equal `config.num_frames`.
+            labels (`torch.LongTensor` of shape `(B,)`, or `torch.FloatTensor` of shape `(B, num_labels)`, *optional*):
+                Class indices (single-label), multi-hot targets (`problem_type="multi_label_classification"`) or
+                targets (`"regression"`); the loss follows `config.problem_type` as in transformers.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        batch, views = self._check_pixel_values(pixel_values)
+        outputs = self.tanet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        frame_logits = self.classifier(self.dropout(outputs.frame_features))  # (B*V, T, num_labels)
+        view_logits = frame_logits.mean(dim=1).view(batch, views, -1)  # (B, V, num_labels)
+        logits = view_logits[:, 0] if pixel_values.ndim == 5 else self.fuse_views(view_logits)
+
+        loss = None
+        if labels is not None:
+            if labels.shape[0] != batch:
+                raise ValueError(f"labels has {labels.shape[0]} rows but pixel_values holds {batch} clips.")
+            loss = self.loss_function(labels, logits, self.config)
+        view_logits = view_logits if pixel_values.ndim == 6 else None
+        if not return_dict:
+            output = tuple(v for v in (logits, view_logits, outputs.hidden_states) if v is not None)
+            return ((loss,) + output) if loss is not None else output
+        return TANetVideoClassifierOutput(
+            loss=loss, logits=logits, view_logits=view_logits, hidden_states=outputs.hidden_states
+        )
+
+
+__all__ = [
+    "TANetPreTrainedModel",
+    "TANetModel",
+    "TANetForVideoClassification",
+    "TANetTemporalAdaptiveModule",
+    "TANetModelOutput",
+    "TANetVideoClassifierOutput",
+]
