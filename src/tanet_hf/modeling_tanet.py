@@ -330,6 +330,13 @@ class TANetEncoder(nn.Module):
         return hidden_state, hidden_states
 
 
+TANET_AUTO_MAP = {
+    "AutoConfig": "configuration_tanet.TANetConfig",
+    "AutoModel": "modeling_tanet.TANetModel",
+    "AutoModelForVideoClassification": "modeling_tanet.TANetForVideoClassification",
+}
+
+
 class TANetPreTrainedModel(PreTrainedModel):
     config: TANetConfig
     config_class = TANetConfig
@@ -361,6 +368,12 @@ class TANetPreTrainedModel(PreTrainedModel):
             init.ones_(module.running_var)
             if getattr(module, "num_batches_tracked", None) is not None:
                 init.zeros_(module.num_batches_tracked)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus the remote-code files and an `auto_map` naming every TANet
+        Auto class, so the folder also loads with `trust_remote_code=True` where `tanet_hf` is not installed."""
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **TANET_AUTO_MAP}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def _check_pixel_values(self, pixel_values: torch.Tensor) -> tuple[int, int]:
         """Validate `(B, T, C, H, W)` or `(B, V, T, C, H, W)`; return `(B, V)`."""
@@ -531,6 +544,11 @@ class TANetForVideoClassification(TANetPreTrainedModel):
             loss=loss, logits=logits, view_logits=view_logits, hidden_states=outputs.hidden_states
         )
 
+
+# Saving a model copies this file and configuration_tanet.py next to the weights (remote code).
+TANetConfig.register_for_auto_class()
+TANetModel.register_for_auto_class("AutoModel")
+TANetForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
 
 __all__ = [
     "TANetPreTrainedModel",
