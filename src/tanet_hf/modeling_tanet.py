@@ -416,6 +416,7 @@ class TANetModel(TANetPreTrainedModel):
     >>> outputs = model(torch.randn(2, 4, 3, 64, 64))  # (batch, frames, channels, height, width)
     >>> tuple(outputs.pooler_output.shape), tuple(outputs.last_hidden_state.shape)
     ((2, 256), (2, 4, 256, 2, 2))
+
     ```
     """
 
@@ -491,6 +492,7 @@ class TANetForVideoClassification(TANetPreTrainedModel):
     >>> out = model(views, labels=torch.tensor([0, 3]))
     >>> tuple(out.logits.shape), tuple(out.view_logits.shape), out.loss.ndim
     ((2, 5), (2, 6, 5), 0)
+
     ```
     """
 
