@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 SOURCES = ("release", "mmaction2")
 LABEL_SETS = ("kinetics400", "sthv1", "sthv2")
-# Files every converted folder must hold (plus the remote-code files named by the `auto_map`s).
-REQUIRED_FILES = ("config.json", "model.safetensors", "video_preprocessor_config.json", "README.md")
 
 
 class CheckpointError(ValueError):
@@ -474,25 +472,6 @@ def resolve_labels(labels: str | os.PathLike | list[str] | None, num_labels: int
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _check_folder(folder: Path) -> None:
-    """Raise unless `folder` is a complete Hub repository: weights, configs, card and every remote-code file."""
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if missing:
-        raise RuntimeError(f"conversion produced no {missing} in {folder}.")
-    for config_name, needed in (
-        ("config.json", ("AutoConfig", "AutoModel", "AutoModelForVideoClassification")),
-        ("video_preprocessor_config.json", ("AutoVideoProcessor",)),
-    ):
-        auto_map = json.loads((folder / config_name).read_text()).get("auto_map") or {}
-        absent = [name for name in needed if name not in auto_map]
-        if absent:
-            raise RuntimeError(f"{config_name} has no auto_map entry for {absent}: the folder would not load as remote code.")
-        for reference in auto_map.values():
-            module = (reference[0] if isinstance(reference, list) else reference).rsplit(".", 1)[0]
-            if not (folder / f"{module}.py").is_file():
-                raise RuntimeError(f"{config_name} names remote code {module}.py, which was not written.")
-
-
 def _replace_folder(staging: Path, output_dir: Path) -> None:
     """Move the finished `staging` folder to `output_dir`, replacing an old one only once the new one is whole."""
     if not output_dir.exists():
@@ -545,6 +524,7 @@ def convert_checkpoint(
         CheckpointError: unreadable or pickled-code file, unknown layout, or missing / unexpected /
             mis-shaped keys (each listed by name).
     """
+    from .hub import check_hub_folder
     from .model_card import (
         DEFAULT_NAMESPACE,
         PUBLISHED_CHECKPOINTS,
@@ -640,7 +620,7 @@ def convert_checkpoint(
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
         (staging / "README.md").write_text(str(card), encoding="utf-8")
-        _check_folder(staging)
+        check_hub_folder(staging)
         from safetensors.torch import load_file
 
         saved = load_file(staging / "model.safetensors")
