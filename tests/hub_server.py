@@ -11,6 +11,7 @@ It speaks the HTTP endpoints that `huggingface_hub` (`create_repo`, `create_bran
 | `POST /api/models/{repo}/preupload/{rev}` | commit: regular blob or LFS per file (`*.safetensors` → LFS) |
 | `POST /{repo}.git/info/lfs/objects/batch`, `PUT /lfs-objects/{oid}` | LFS basic upload (set `HF_HUB_DISABLE_XET=1`) |
 | `POST /api/models/{repo}/commit/{rev}` | the commit (ndjson: header, `file`, `lfsFile`); `create_pr=1` opens `refs/pr/N` |
+| `POST /api/validate-yaml` | `create_commit` checks a README's metadata (here: YAML mapping, parsable `model-index`) |
 | `GET /api/models/{repo}[/revision/{rev}]` | `repo_info` / `model_info` |
 | `HEAD`/`GET /{repo}/resolve/{rev}/{path}` | `hf_hub_download` (`X-Repo-Commit`, `ETag`, `X-Linked-Etag`) |
 
@@ -55,6 +56,7 @@ class LocalHub:
         self.repos: dict[str, Repository] = {}
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Authorization header)
+        self.validated: list[tuple[str, list[str]]] = []  # (README metadata, errors) seen by /api/validate-yaml
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -174,6 +176,28 @@ class LocalHub:
 
             # ---- uploads
 
+            def validate_yaml(self, query):
+                import yaml
+                from huggingface_hub.repocard_data import model_index_to_eval_results
+
+                from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+                content = json.loads(self._body())["content"]
+                errors = []
+                try:
+                    block = REGEX_YAML_BLOCK.search(content)
+                    metadata = yaml.safe_load(block.group(2)) if block else {}
+                    if not isinstance(metadata, dict):
+                        errors.append("metadata must be a YAML mapping")
+                    elif "model-index" in metadata:
+                        model_index_to_eval_results(metadata["model-index"])
+                except Exception as error:  # noqa: BLE001 - any parse failure is a validation error
+                    errors.append(f"{type(error).__name__}: {error}")
+                hub.validated.append((content, errors))
+                if errors:
+                    return self._reply(400, {"errors": [{"message": e} for e in errors], "warnings": []})
+                self._reply(200, {"errors": [], "warnings": []})
+
             def preupload(self, query, repo, revision):
                 if self._repo(repo) is None:
                     return
@@ -262,6 +286,7 @@ class LocalHub:
         ROUTES = {
             "POST": [
                 (r"/api/repos/create", Handler.create_repo),
+                (r"/api/validate-yaml", Handler.validate_yaml),
                 (rf"/api/models/{REPO}/branch/(?P<branch>.+)", Handler.create_branch),
                 (rf"/api/models/{REPO}/preupload/(?P<revision>.+)", Handler.preupload),
                 (rf"/api/models/{REPO}/commit/(?P<revision>.+)", Handler.commit),
