@@ -73,7 +73,14 @@ def test_dense_window_wraps_around_videos_shorter_than_the_window():
     # N=40 < 64: pos = 1, start = 0, indices (8 i) % 40
     assert sample_frame_indices(40, 8, "dense", "eval")[0].tolist() == [0, 8, 16, 24, 32, 0, 8, 16]
     assert sample_frame_indices(40, 8, "dense", "train", rng=np.random.default_rng(0))[0].tolist() == [
-        0, 8, 16, 24, 32, 0, 8, 16,
+        0,
+        8,
+        16,
+        24,
+        32,
+        0,
+        8,
+        16,
     ]
 
 

@@ -69,7 +69,9 @@ def sample_frame_indices(
     if mode not in SAMPLING_MODES:
         raise ValueError(f"mode={mode!r} is not supported; expected one of {list(SAMPLING_MODES)}.")
     if sampling == "dense" and window < t:
-        raise ValueError(f"dense_window={window} must be at least num_frames={t} (the stride is dense_window // num_frames).")
+        raise ValueError(
+            f"dense_window={window} must be at least num_frames={t} (the stride is dense_window // num_frames)."
+        )
 
     steps = np.arange(t, dtype=np.int64)
     if n < t:
