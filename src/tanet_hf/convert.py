@@ -214,6 +214,49 @@ def torchvision_to_tanet_name(key: str) -> str | None:
     return None
 
 
+_TANET_TO_TORCHVISION: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^classifier\.(.*)$"), r"fc.\1"),
+    (re.compile(r"^(?:tanet\.)?embedder\.convolution\.(.*)$"), r"conv1.\1"),
+    (re.compile(r"^(?:tanet\.)?embedder\.normalization\.(.*)$"), r"bn1.\1"),
+    (re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.convolution\.(.*)$"), r"{0}.\2.downsample.0.\3"),
+    (re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.normalization\.(.*)$"), r"{0}.\2.downsample.1.\3"),
+    (re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)$"), r"{0}.\2.\3"),
+]
+_TORCHVISION_TO_SOURCE: dict[str, list[tuple[re.Pattern, str]]] = {
+    "release": [
+        (re.compile(r"^fc\.(.*)$"), r"module.new_fc.\1"),
+        (re.compile(r"^(layer\d+\.\d+)\.(tam\..*)$"), r"module.base_model.\1.\2"),
+        (re.compile(r"^(layer\d+\.\d+)\.(.*)$"), r"module.base_model.\1.net.\2"),
+        (re.compile(r"^(.*)$"), r"module.base_model.\1"),
+    ],
+    "mmaction2": [
+        (re.compile(r"^fc\.(.*)$"), r"cls_head.fc_cls.\1"),
+        (re.compile(r"^conv1\.(.*)$"), r"backbone.conv1.conv.\1"),
+        (re.compile(r"^bn1\.(.*)$"), r"backbone.conv1.bn.\1"),
+        (re.compile(r"^(layer\d+\.\d+)\.conv(\d)\.(.*)$"), r"backbone.\1.block.conv\2.conv.\3"),
+        (re.compile(r"^(layer\d+\.\d+)\.bn(\d)\.(.*)$"), r"backbone.\1.block.conv\2.bn.\3"),
+        (re.compile(r"^(layer\d+\.\d+)\.downsample\.0\.(.*)$"), r"backbone.\1.block.downsample.conv.\2"),
+        (re.compile(r"^(layer\d+\.\d+)\.downsample\.1\.(.*)$"), r"backbone.\1.block.downsample.bn.\2"),
+        (re.compile(r"^(.*)$"), r"backbone.\1"),
+    ],
+}
+
+
+def source_name(name: str, source: str) -> str:
+    """The key a `source` checkpoint would use for the TANet tensor `name` (to name missing keys)."""
+    for pattern, template in _TANET_TO_TORCHVISION:
+        match = pattern.match(name)
+        if match:
+            layer = f"layer{int(match.group(1)) + 1}" if "{0}" in template else ""
+            name = match.expand(template.replace("{0}", layer))
+            break
+    for pattern, template in _TORCHVISION_TO_SOURCE.get(source, []):
+        match = pattern.match(name)
+        if match:
+            return match.expand(template)
+    return name
+
+
 def detect_source(state_dict: Mapping[str, torch.Tensor]) -> str:
     """`"release"` (keys under `[module.]base_model.` / `new_fc`) or `"mmaction2"` (`backbone.` / `cls_head.`)."""
     keys = [k[len("module.") :] if k.startswith("module.") else k for k in state_dict]
@@ -588,7 +631,8 @@ def convert_checkpoint(
     report, to_load = _compare(model, renamed)
     problems = []
     if report.missing:
-        problems.append(f"missing from the checkpoint ({len(report.missing)}): {', '.join(report.missing)}")
+        missing = [f"{source_name(name, source)} (→ {name})" for name in report.missing]
+        problems.append(f"missing from the checkpoint ({len(missing)}): {', '.join(missing)}")
     if report.unexpected:
         problems.append(f"unexpected in the checkpoint ({len(report.unexpected)}): {', '.join(report.unexpected)}")
     if report.mismatched:
