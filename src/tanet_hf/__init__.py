@@ -1,12 +1,14 @@
 """tanet_hf: TANet (Temporal Adaptive Module, ICCV 2021) for Hugging Face transformers.
 
 Importing the package registers `TANetConfig`, `TANetModel` and `TANetForVideoClassification` with
-`AutoConfig`, `AutoModel` and `AutoModelForVideoClassification`.
+`AutoConfig`, `AutoModel` and `AutoModelForVideoClassification`, and `TANetVideoProcessor` / `TANetImageProcessor`
+with `AutoVideoProcessor` / `AutoImageProcessor` (all also saved as remote code).
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 
 from .configuration_tanet import TANetConfig
+from .image_processing_tanet import TANetImageProcessor
 from .modeling_tanet import (
     TANetForVideoClassification,
     TANetModel,
@@ -15,12 +17,18 @@ from .modeling_tanet import (
     TANetTemporalAdaptiveModule,
     TANetVideoClassifierOutput,
 )
+from .video_decoding_tanet import VideoDecodeError, decode_video_frames
+from .video_processing_tanet import TANetVideoProcessor, sample_frame_indices
 
 __version__ = "0.1.0"
 
 AutoConfig.register(TANetConfig.model_type, TANetConfig, exist_ok=True)
 AutoModel.register(TANetConfig, TANetModel, exist_ok=True)
 AutoModelForVideoClassification.register(TANetConfig, TANetForVideoClassification, exist_ok=True)
+AutoVideoProcessor.register(TANetConfig, TANetVideoProcessor, exist_ok=True)
+AutoImageProcessor.register(TANetConfig, image_processor_classes={"torchvision": TANetImageProcessor}, exist_ok=True)
+TANetVideoProcessor.register_for_auto_class()
+TANetImageProcessor.register_for_auto_class()
 
 __all__ = [
     "TANetConfig",
@@ -30,4 +38,9 @@ __all__ = [
     "TANetTemporalAdaptiveModule",
     "TANetModelOutput",
     "TANetVideoClassifierOutput",
+    "TANetVideoProcessor",
+    "TANetImageProcessor",
+    "VideoDecodeError",
+    "decode_video_frames",
+    "sample_frame_indices",
 ]

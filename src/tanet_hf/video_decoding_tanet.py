@@ -235,10 +235,12 @@ def frames_to_uint8_rgb(video: Any, name: str = "video") -> torch.Tensor:
 
     if tensor.dtype == torch.uint8:
         pass
-    elif tensor.dtype in (torch.uint16, torch.int32, torch.int64) and tensor.dtype != torch.uint8:
-        if tensor.min() < 0 or tensor.max() > 65535:
+    elif not tensor.is_floating_point() and tensor.dtype != torch.bool:
+        wide = tensor.to(torch.int64)
+        if wide.min() < 0 or wide.max() > 65535:
             raise ValueError(f"{name}: integer frames must lie in [0, 65535], got dtype {tensor.dtype}.")
-        tensor = (tensor.to(torch.int32) // 257).to(torch.uint8) if tensor.max() > 255 else tensor.to(torch.uint8)
+        # 0–255 values are taken as 8-bit; anything larger as 16-bit full range
+        tensor = (wide // 257 if wide.max() > 255 else wide).to(torch.uint8)
     elif tensor.is_floating_point():
         low, high = float(tensor.min()), float(tensor.max())
         if low < 0.0 or high > 1.0:
