@@ -67,6 +67,97 @@ class TANetVideoClassifierOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
+def _shift_accumulate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """
+    `Y[:, t] = Σ_k weights[:, t, k] ⊙ clips[:, t + k - p]` with `p = K // 2` and zeros outside `[0, T)`.
+
+    Args:
+        clips: `(B, T, C, H, W)`, any memory format.
+        weights: `(B, T, K, C)`, per-position scales, same dtype as `clips`.
+
+    Returns:
+        `(B, T, C, H, W)` in the memory format of `clips`: one multiply and `K - 1` in-place `addcmul_` on frame
+        slices, so every element of `clips` is read `K` times and the output written `K` times, nothing else.
+    """
+    num_frames, kernel_size = clips.shape[1], weights.shape[2]
+    pad = kernel_size // 2
+    scales = weights[..., None, None]  # (B, T, K, C, 1, 1)
+    out = clips * scales[:, :, pad]
+    for k in range(kernel_size):
+        shift = k - pad  # Y[t] += W[t, k] · X[t + shift]
+        if shift == 0 or abs(shift) >= num_frames:
+            continue
+        if shift < 0:
+            out[:, -shift:].addcmul_(clips[:, : num_frames + shift], scales[:, -shift:, k])
+        else:
+            out[:, : num_frames - shift].addcmul_(clips[:, shift:], scales[:, : num_frames - shift, k])
+    return out
+
+
+def _transpose_shift_weights(weights: torch.Tensor) -> torch.Tensor:
+    """
+    Weights of the adjoint of [`_shift_accumulate`]: `dX = _shift_accumulate(dY, _transpose_shift_weights(W))`.
+
+    `dX[s] = Σ_k W[s - k + p, k] · dY[s - k + p]`; with `j = K - 1 - k` this is `Σ_j W'[s, j] · dY[s + j - p]` for
+    `W'[s, j] = W[s + j - p, K - 1 - j]` (zero where `s + j - p` leaves `[0, T)`). `(B, T, K, C)` → `(B, T, K, C)`.
+    """
+    num_frames, kernel_size = weights.shape[1], weights.shape[2]
+    pad = kernel_size // 2
+    padded = F.pad(weights.flip(2), (0, 0, 0, 0, pad, pad))  # (B, T + 2p, K, C), reversed taps
+    return torch.stack([padded[:, j : j + num_frames, j] for j in range(kernel_size)], dim=2)
+
+
+def _shift_correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """
+    Gradient of [`_shift_accumulate`] with respect to its weights: `dW[b, t, k, c] = Σ_{h,w} dY[b, t, c] ⊙
+    X[b, t + k - p, c]` (zero where `t + k - p` leaves `[0, T)`): one product and one spatial reduction per tap.
+    `grad_out`, `clips`: `(B, T, C, H, W)` → `(B, T, K, C)`.
+    """
+    batch, num_frames, channels = clips.shape[:3]
+    pad = kernel_size // 2
+    grad_weights = clips.new_zeros(batch, num_frames, kernel_size, channels)
+    for k in range(kernel_size):
+        shift = k - pad
+        if abs(shift) >= num_frames:
+            continue
+        out_frames = slice(max(0, -shift), num_frames - max(0, shift))  # t with t + shift inside the clip
+        in_frames = slice(max(0, shift), num_frames + min(0, shift))
+        grad_weights[:, out_frames, k] = (grad_out[:, out_frames] * clips[:, in_frames]).sum(dim=(-2, -1))
+    return grad_weights
+
+
+class TANetTemporalAggregation(torch.autograd.Function):
+    """
+    TAM's temporal aggregation `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` with a hand-written backward.
+
+    Autograd through the in-place `addcmul_` of [`_shift_accumulate`] would copy the whole gradient for every
+    sliced update (`CopySlices`) and materialise a broadcast product per tap; here `dX` is the same aggregation
+    with transposed weights ([`_transpose_shift_weights`]) and `dW` one product-and-reduce per tap
+    ([`_shift_correlate`]). Both are written with differentiable operations, so double backward works too.
+
+    Inputs: `clips` `(B, T, C, H, W)` (any memory format) and `weights` `(B, T, K, C)` of the same dtype.
+    Output: `(B, T, C, H, W)`.
+    """
+
+    @staticmethod
+    def forward(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return _shift_accumulate(clips, weights)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        clips, weights = ctx.saved_tensors
+        grad_clips = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_clips = TANetTemporalAggregation.apply(grad_out, _transpose_shift_weights(weights))
+        if ctx.needs_input_grad[1]:
+            grad_weights = _shift_correlate(grad_out, clips, weights.shape[2])
+        return grad_clips, grad_weights
+
+
 class TANetTemporalAdaptiveModule(nn.Module):
     """
     Temporal Adaptive Module (paper §3, exactly as released).
@@ -79,10 +170,17 @@ class TANetTemporalAdaptiveModule(nn.Module):
     - output (TANet): `Y[t] = Σ_k Θ_k · V[t+k-p] · X[t+k-p]` with `p = K // 2` and zeros outside `[0, T)`;
       TANet-R (`tam_order="global_first"`): `Y[t] = V[t] · Σ_k Θ_k · X[t+k-p]`.
 
-    The fast formulation folds `Θ` and `V` into one per-position weight `W[b, t, k, c]` (a tensor of `B·T·K·C`
-    scalars) and accumulates `K` shifted, scaled copies of `X` viewed as `(B, T, C, H, W)`: no permutes, no
-    contiguous copies, no grouped convolution, any memory format, any batch size. The reference formulation is
-    the release's (permute to `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups).
+    Two formulations compute this function with the same weights (`implementation`, from
+    `config.tam_implementation`):
+
+    - `"fast"` (default) works in the frame-major layout `(B, T, C, H, W)` that the network already has: the
+      squeeze is a spatial sum (whose backward is a broadcast view, not a full-size tensor), the local branch runs
+      as two matrix products on `(B·T, ·)` rows (the Conv1d weights used as linear maps), `Θ` and `V` are folded
+      into one per-position weight `W[b, t, k, c]` (`B·T·K·C` scalars), and [`TANetTemporalAggregation`]
+      accumulates `K` shifted, scaled copies of `X` with a hand-written backward. No permutes, no contiguous
+      copies, no grouped convolution; any memory format (channels-last stays channels-last), any batch size.
+    - `"reference"`: the release's code path (spatial mean, the branch modules called as they are, permute to
+      `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups, permute back).
     """
 
     def __init__(self, config: TANetConfig, channels: int):
@@ -120,55 +218,63 @@ class TANetTemporalAdaptiveModule(nn.Module):
         """`hidden_state`: `(B*T, C, H, W)`, frames of a clip contiguous. Returns the same shape."""
         frames_and_batch, channels, height, width = hidden_state.shape
         clips = hidden_state.view(-1, self.num_frames, channels, height, width)  # (B, T, C, H, W)
-        squeezed = clips.mean(dim=(3, 4)).transpose(1, 2)  # (B, C, T)
-        kernel = None  # Θ: (B, C, K)
-        if self.G is not None:
-            kernel = self.G(squeezed.reshape(-1, self.num_frames)).view(clips.shape[0], channels, self.kernel_size)
-        importance = self.L(squeezed) if self.L is not None else None  # V: (B, C, T)
         if self.implementation == "reference":
-            out = self._reference(clips, kernel, importance)
+            out = self._reference(clips)
         else:
-            out = self._fast(clips, kernel, importance)
+            out = self._fast(clips)
         return out.view(frames_and_batch, channels, height, width)
 
+    def _global_kernel(self, squeezed: torch.Tensor) -> torch.Tensor:
+        """`G` on every `(b, c)` row: `s` `(B, C, T)` → `Θ` `(B, C, K)`."""
+        batch, channels = squeezed.shape[:2]
+        return self.G(squeezed.reshape(-1, self.num_frames)).view(batch, channels, self.kernel_size)
+
+    def _local_importance(self, squeezed: torch.Tensor) -> torch.Tensor:
+        """
+        `L` on frame-major rows: `s` `(B, T, C)` → `V` `(B, T, C)`, the same function as `self.L` on `(B, C, T)`.
+
+        Conv1d(C, C/β, k) is a linear map of each frame's `k`-frame window `(C·k,)`, the 1×1 Conv1d a linear map
+        of each frame, and BatchNorm1d over `(B, C/β, T)` normalises each channel over `B·T` samples exactly as
+        over `(B·T, C/β)` rows: two matrix products instead of two small convolutions.
+        """
+        conv_in, norm, activation, conv_out, gate = self.L
+        batch, num_frames, channels = squeezed.shape
+        local_kernel = conv_in.kernel_size[0]
+        padding = conv_in.padding[0]
+        windows = F.pad(squeezed, (0, 0, padding, padding)).unfold(1, local_kernel, 1)  # (B, T, C, k)
+        hidden = F.linear(windows.reshape(batch * num_frames, channels * local_kernel), conv_in.weight.flatten(1))
+        hidden = activation(norm(hidden))  # (B*T, C/β)
+        return gate(F.linear(hidden, conv_out.weight.flatten(1))).view(batch, num_frames, channels)
+
     def _position_weights(self, kernel: torch.Tensor, importance: torch.Tensor | None) -> torch.Tensor:
-        """Fold `Θ` `(B, C, K)` and `V` `(B, C, T)` into per-position weights `(B, T, K, C)`."""
+        """Fold `Θ` `(B, C, K)` and `V` `(B, T, C)` into per-position weights `W` `(B, T, K, C)`."""
         num_frames, kernel_size, pad = self.num_frames, self.kernel_size, self.kernel_size // 2
-        kernel_bkc = kernel.transpose(1, 2)  # (B, K, C)
+        kernel_bkc = kernel.transpose(1, 2).unsqueeze(1)  # (B, 1, K, C)
         if importance is None:
-            return kernel_bkc.unsqueeze(1).expand(-1, num_frames, -1, -1)
-        importance_btc = importance.transpose(1, 2)  # (B, T, C)
+            return kernel_bkc.expand(-1, num_frames, -1, -1)
         if not self.local_first:  # TANet-R: V scales the aggregated output at t
-            return kernel_bkc.unsqueeze(1) * importance_btc.unsqueeze(2)
+            return kernel_bkc * importance.unsqueeze(2)
         # TANet: V scales the input at t + k - p; zero padding of V is the zero padding of the convolution.
-        padded = F.pad(importance, (pad, pad)).transpose(1, 2)  # (B, T + 2p, C)
-        windows = padded.unfold(1, kernel_size, 1)  # (B, T, C, K): windows[b, t, c, k] = V[b, c, t + k - p]
-        return windows.transpose(2, 3) * kernel_bkc.unsqueeze(1)
+        windows = F.pad(importance, (0, 0, pad, pad)).unfold(1, kernel_size, 1)  # (B, T, C, K) = V[t + k - p]
+        return windows.transpose(2, 3) * kernel_bkc
 
-    def _fast(
-        self, clips: torch.Tensor, kernel: torch.Tensor | None, importance: torch.Tensor | None
-    ) -> torch.Tensor:
-        """`clips` `(B, T, C, H, W)` → `(B, T, C, H, W)` without permutes or grouped convolutions."""
-        if kernel is None:  # local branch only: Y = V ⊙ X
-            return clips * importance.transpose(1, 2)[..., None, None].to(clips.dtype)
-        num_frames, pad = self.num_frames, self.kernel_size // 2
-        weights = self._position_weights(kernel, importance).to(clips.dtype)[..., None, None]  # (B, T, K, C, 1, 1)
-        out = clips * weights[:, :, pad]
-        for k in range(self.kernel_size):
-            shift = k - pad  # Y[t] += W[t, k] · X[t + shift]
-            if shift == 0 or abs(shift) >= num_frames:
-                continue
-            if shift < 0:
-                out[:, -shift:].addcmul_(clips[:, : num_frames + shift], weights[:, -shift:, k])
-            else:
-                out[:, : num_frames - shift].addcmul_(clips[:, shift:], weights[:, : num_frames - shift, k])
-        return out
+    def _fast(self, clips: torch.Tensor) -> torch.Tensor:
+        """`clips` `(B, T, C, H, W)` → `(B, T, C, H, W)` in the same memory format."""
+        height, width = clips.shape[-2:]
+        squeezed = clips.sum(dim=(3, 4)) / (height * width)  # (B, T, C)
+        importance = self._local_importance(squeezed) if self.L is not None else None  # V: (B, T, C)
+        if self.G is None:  # local branch only: Y = V ⊙ X
+            return clips * importance[..., None, None].to(clips.dtype)
+        kernel = self._global_kernel(squeezed.transpose(1, 2))  # Θ: (B, C, K)
+        weights = self._position_weights(kernel, importance).to(clips.dtype)  # (B, T, K, C)
+        return TANetTemporalAggregation.apply(clips, weights)
 
-    def _reference(
-        self, clips: torch.Tensor, kernel: torch.Tensor | None, importance: torch.Tensor | None
-    ) -> torch.Tensor:
+    def _reference(self, clips: torch.Tensor) -> torch.Tensor:
         """The release's formulation: permute to `(B, C, T, H, W)`, scale, grouped `conv2d`, permute back."""
         batch, num_frames, channels, height, width = clips.shape
+        squeezed = clips.mean(dim=(3, 4)).transpose(1, 2)  # (B, C, T)
+        kernel = self._global_kernel(squeezed) if self.G is not None else None  # Θ: (B, C, K)
+        importance = self.L(squeezed) if self.L is not None else None  # V: (B, C, T)
         x = clips.permute(0, 2, 1, 3, 4).contiguous()  # (B, C, T, H, W)
         if importance is not None and (self.local_first or kernel is None):
             x = x * importance.view(batch, channels, num_frames, 1, 1)
