@@ -27,6 +27,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -66,6 +67,10 @@ def _numpy_safe_globals() -> list:
 
 def _load_pickled_checkpoint(path: Path) -> object:
     """`torch.load(path, weights_only=True)`: tensors and plain containers only, never arbitrary objects."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if not zipfile.is_zipfile(path) and magic[:1] != b"\x80":  # neither torch's zip format nor a pickle
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (neither a zip archive nor a pickle).")
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
