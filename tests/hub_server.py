@@ -141,8 +141,9 @@ class LocalHub:
                     return self._error(401, "Unauthorized", "Invalid credentials")
                 payload = json.loads(self._body())
                 repo_id = f"{payload.get('organization')}/{payload['name']}"
-                if repo_id in hub.repos:
-                    return self._error(409, "RepoExists", "You already created this model repo")
+                if repo_id in hub.repos:  # the Hub's 409 still carries the url, which `exist_ok=True` returns
+                    body = {"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"}
+                    return self._reply(409, body, {"X-Error-Code": "RepoExists"})
                 private = bool(payload.get("private")) or payload.get("visibility") == "private"
                 repo = Repository(private=private)
                 initial = Commit(oid=_oid(repo_id, "initial"), message="initial commit", files={}, lfs=set())
@@ -178,9 +179,8 @@ class LocalHub:
 
             def validate_yaml(self, query):
                 import yaml
-                from huggingface_hub.repocard_data import model_index_to_eval_results
-
                 from huggingface_hub.repocard import REGEX_YAML_BLOCK
+                from huggingface_hub.repocard_data import model_index_to_eval_results
 
                 content = json.loads(self._body())["content"]
                 errors = []
