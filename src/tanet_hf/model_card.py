@@ -527,8 +527,14 @@ def build_model_card(
                 overrides = ", ".join(f"{k}={v!r}" for k, v in result.protocol.processor_overrides().items())
                 lines.append(
                     f"For the {result.note or 'other'} protocol ({result.protocol.describe(num_frames)}) load the "
-                    f"processor with `{overrides}` and call it with `mode=\"test\"`."
+                    f'processor with `AutoVideoProcessor.from_pretrained("{repo_id}", trust_remote_code=True, '
+                    f'{overrides})` and call it with `mode="test"`.'
                 )
+                if result.protocol.clip_starts == "twice":
+                    lines.append(
+                        "(mmaction2's `twice_sample` starts its two clips half a segment apart; the processor places "
+                        "them by the release's rule, first and last start of the segment, so scores can differ slightly.)"
+                    )
         if image_mean is not None:
             mean = ", ".join(f"{v:.6g}" for v in image_mean)
             std = ", ".join(f"{v:.6g}" for v in IMAGE_STD)
