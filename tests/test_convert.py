@@ -126,13 +126,16 @@ def test_resnet50_checkpoints_match_the_registry(tmp_path, source, frames, class
     assert "model-index" in card and "Top-1 accuracy" in card
 
 
-def test_release_classifier_named_fc_when_trained_without_dropout(tmp_path):
-    """The release puts the classifier at `base_model.fc` (no `new_fc`) when trained with dropout 0."""
+def test_release_classifier_named_fc_and_files_without_num_batches_tracked(tmp_path):
+    """The release puts the classifier at `base_model.fc` (no `new_fc`) when trained with dropout 0; files written
+    by PyTorch < 0.4.1 have no BatchNorm `num_batches_tracked` (unused in evaluation, filled with 0)."""
     network = _source_network("release", 8, 400, TINY, seed=3)
     checkpoint = network.checkpoint()
     state = checkpoint["state_dict"]
     state["module.base_model.fc.weight"] = state.pop("module.new_fc.weight")
     state["module.base_model.fc.bias"] = state.pop("module.new_fc.bias")
+    for key in [k for k in state if k.endswith("num_batches_tracked")]:
+        del state[key]
     path = tmp_path / "ckpt.pth.tar"
     torch.save(checkpoint, path)
     model = TANetForVideoClassification.from_pretrained(convert_checkpoint(path, tmp_path / "converted")).eval()
@@ -268,7 +271,10 @@ def test_label_sets_and_files(tmp_path):
 
 def test_command_line(tmp_path, capsys):
     network = _source_network("mmaction2", 8, 174, TINY, seed=5)
-    path = _save_checkpoint(tmp_path, network)
+    checkpoint = network.checkpoint()
+    checkpoint["state_dict"]["data_preprocessor.mean"] = torch.tensor([123.675, 116.28, 103.5]).view(3, 1, 1)
+    path = tmp_path / "tanet_mmaction2.pth"
+    torch.save(checkpoint, path)  # mmaction2 files may hold the data preprocessor's buffers: ignored
     out = tmp_path / "converted"
     assert cli_main(["convert", str(path), str(out), "--labels", "sthv1"]) == 0
     assert str(out / "model.safetensors") in capsys.readouterr().out
