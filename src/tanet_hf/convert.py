@@ -121,10 +121,10 @@ def read_state_dict(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor]) 
                 raise CheckpointError(f"{path}: not a readable safetensors file ({error}).") from error
         else:
             loaded = _load_pickled_checkpoint(path)
-    if isinstance(loaded, Mapping):
+    if isinstance(loaded, Mapping):  # training checkpoints wrap the state dict (a state dict holds only tensors)
         for wrapper in ("state_dict", "model", "module"):
             inner = loaded.get(wrapper)
-            if isinstance(inner, Mapping) and inner and not isinstance(loaded.get("weight"), torch.Tensor):
+            if isinstance(inner, Mapping) and inner:
                 loaded = inner
                 break
     if not isinstance(loaded, Mapping) or not loaded:
@@ -201,7 +201,7 @@ def to_torchvision_names(key: str, source: str) -> str:
         if replacement in ("conv", "bn", "sc0", "sc1"):
             return _hf_to_torchvision(replacement, match)
         key = match.expand(replacement)
-        if source == "mmaction2" or source == "hf":
+        if source != "release":  # the release's rules compose (older names, then `net.`, then the prefix)
             return key
     return key
 
