@@ -267,7 +267,9 @@ class TANetTemporalAdaptiveModule(nn.Module):
             return clips * importance[..., None, None].to(clips.dtype)
         kernel = self._global_kernel(squeezed.transpose(1, 2))  # Θ: (B, C, K)
         weights = self._position_weights(kernel, importance).to(clips.dtype)  # (B, T, K, C)
-        return TANetTemporalAggregation.apply(clips, weights)
+        if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
+            return TANetTemporalAggregation.apply(clips, weights)
+        return _shift_accumulate(clips, weights)  # no graph to record: skip the autograd.Function machinery
 
     def _reference(self, clips: torch.Tensor) -> torch.Tensor:
         """The release's formulation: permute to `(B, C, T, H, W)`, scale, grouped `conv2d`, permute back."""
