@@ -300,14 +300,17 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_iterations(run: Callable[[], None], iterations: int, device: torch.device) -> float:
-    """Seconds per iteration, averaged over `iterations` back-to-back calls."""
+def time_iterations(run: Callable[[], None], iterations: int, device: torch.device) -> tuple[float, float]:
+    """
+    Seconds per iteration over `iterations` back-to-back calls: wall-clock, and this process's CPU time (all its
+    threads; on a shared machine it does not count the time other processes held the cores).
+    """
     synchronize(device)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(iterations):
         run()
     synchronize(device)
-    return (time.perf_counter() - start) / iterations
+    return (time.perf_counter() - start) / iterations, (time.process_time() - start_cpu) / iterations
 
 
 def rotated(names: list[str], offset: int) -> Iterator[str]:
@@ -341,11 +344,14 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     synchronize(device)
 
     seconds: dict[tuple[str, str, str], list[float]] = {(s, m, n): [] for s, m in cases for n in names}
+    cpu_seconds: dict[tuple[str, str, str], list[float]] = {(s, m, n): [] for s, m in cases for n in names}
     for round_index in range(args.rounds):
         for setting, mode in cases:
             for name in rotated(names, round_index):
                 run = workloads[setting, name].step(mode)
-                seconds[setting, mode, name].append(time_iterations(run, args.iterations, device))
+                wall, cpu = time_iterations(run, args.iterations, device)
+                seconds[setting, mode, name].append(wall)
+                cpu_seconds[setting, mode, name].append(cpu)
         if args.verbose:
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
@@ -366,6 +372,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             median = statistics.median(times)
             row["networks"][name] = {
                 "seconds_per_iteration": times,
+                "cpu_seconds_per_iteration": cpu_seconds[setting, mode, name],
                 "median_s": median,
                 "clips_per_s": args.batch_size / median,
                 "peak_memory_mib": memory[setting, mode, name] / 2**20,
@@ -373,6 +380,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 
         for key, numerator, denominator in RATIOS:
             row[key] = time_ratios(seconds[setting, mode, numerator], seconds[setting, mode, denominator])
+            row[key]["cpu_time_paired_median"] = time_ratios(
+                cpu_seconds[setting, mode, numerator], cpu_seconds[setting, mode, denominator]
+            )["paired_median"]
         goal = GOALS.get((device.type, mode))
         row["goals"] = {
             "tanet_over_c2d_max": goal,
@@ -407,23 +417,26 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 
 def format_table(record: dict) -> str:
     """
-    Markdown table of a record: clips/s (from median times), time ratios as paired medians with the ratio of the
-    best times in brackets, and peak memory, one row per setting and mode.
+    Markdown table of a record, one row per setting and mode: clips/s (from the median wall time), wall-time ratios
+    as the median of per-round ratios with the ratio of the best times in brackets, TANet/C2D in CPU time too (CPU
+    runs only), and peak memory.
     """
     lines = [
-        "| setting | mode | TANet clips/s | C2D clips/s | TANet-ref clips/s | TANet/C2D | ref/C2D | fast/ref "
-        "| peak MiB TANet / C2D / ref |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| setting | mode | TANet clips/s | C2D clips/s | TANet-ref clips/s | TANet/C2D wall (best) | TANet/C2D CPU "
+        "| ref/C2D | fast/ref | peak MiB TANet / C2D / ref |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    on_cpu = record["machine"]["device"] == "cpu"
     for row in record["results"]:
         nets = row["networks"]
         goal = row["goals"]["tanet_over_c2d_max"]
         mark = "" if goal is None else (" ✓" if row["goals"]["tanet_over_c2d_met"] else f" ✗ goal ≤ {goal}")
         ratios = {key: f"{row[key]['paired_median']:.3f} ({row[key]['of_minimums']:.3f})" for key, _, _ in RATIOS}
+        cpu_ratio = f"{row['tanet_over_c2d']['cpu_time_paired_median']:.3f}" if on_cpu else "–"
         clips_per_s = " | ".join(f"{nets[n]['clips_per_s']:.2f}" for n in NETWORKS)
         memory = " / ".join(f"{nets[n]['peak_memory_mib']:.0f}" for n in NETWORKS)
         lines.append(
-            f"| {row['setting']} | {row['mode']} | {clips_per_s} | {ratios['tanet_over_c2d']}{mark} "
+            f"| {row['setting']} | {row['mode']} | {clips_per_s} | {ratios['tanet_over_c2d']}{mark} | {cpu_ratio} "
             f"| {ratios['reference_over_c2d']} | {ratios['fast_over_reference']} | {memory} |"
         )
     return "\n".join(lines)
@@ -489,7 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{w['rounds']} rounds × {w['iterations_per_round']} it · {record['date']}"
     )
     print(format_table(record))
-    print("ratios: time / time, median of the per-round ratios (ratio of the best times in brackets)")
+    print(
+        "ratios: time / time; wall: median of the per-round ratios (ratio of the best times in brackets); "
+        "CPU: the same median on this process's CPU time"
+    )
     print(f"fast vs reference: max |Δlogit| = {record['fast_vs_reference_max_abs_logit_diff']:.2e}")
     print(f"memory: {record['memory_method']}")
     print(f"wrote {output}")

@@ -49,6 +49,7 @@ def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
         assert set(row["networks"]) == {"tanet", "c2d", "tanet-reference"}
         for network in row["networks"].values():
             assert len(network["seconds_per_iteration"]) == 2 and min(network["seconds_per_iteration"]) > 0
+            assert len(network["cpu_seconds_per_iteration"]) == 2 and min(network["cpu_seconds_per_iteration"]) > 0
             assert network["clips_per_s"] == pytest.approx(1 / network["median_s"])
             assert network["peak_memory_mib"] >= 0
         tanet, c2d = row["networks"]["tanet"], row["networks"]["c2d"]
@@ -56,6 +57,7 @@ def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
         assert row["tanet_over_c2d"]["of_minimums"] == pytest.approx(
             min(tanet["seconds_per_iteration"]) / min(c2d["seconds_per_iteration"])
         )
+        assert row["tanet_over_c2d"]["cpu_time_paired_median"] > 0
         assert row["goals"]["tanet_over_c2d_max"] == {"inference": 1.03, "train": 1.05}[row["mode"]]
 
     printed = capsys.readouterr().out
