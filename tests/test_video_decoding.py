@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from video_factory import (  # noqa: E402
     counter_frame,
     is_upright,
+    link_pyav_ffmpeg_libraries,
     make_audio_file,
     make_random_bytes,
     make_text_file,
@@ -284,27 +286,9 @@ def _torchcodec_environment(tmp_path: Path) -> dict[str, str] | None:
     env = dict(os.environ)
     if video_decoding_tanet.is_torchcodec_usable():
         return env
-    import av
-
-    libs = Path(av.__file__).parent.parent / "av.libs"
-    if not libs.is_dir():
+    link_dir = link_pyav_ffmpeg_libraries(tmp_path / "ffmpeg_libs")
+    if link_dir is None:
         return None
-    link_dir = tmp_path / "ffmpeg_libs"
-    link_dir.mkdir()
-    for library in libs.iterdir():
-        (link_dir / library.name).symlink_to(library)
-        stem, _, version = library.name.partition(".so.")
-        base = stem.rsplit("-", 1)[0]
-        if base in (
-            "libavutil",
-            "libavcodec",
-            "libavformat",
-            "libavdevice",
-            "libavfilter",
-            "libswscale",
-            "libswresample",
-        ):
-            (link_dir / f"{base}.so.{version.split('.')[0]}").symlink_to(library)
     env["LD_LIBRARY_PATH"] = f"{link_dir}:{env.get('LD_LIBRARY_PATH', '')}"
     check = "from tanet_hf.video_decoding_tanet import is_torchcodec_usable as u; print(u())"
     result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
@@ -346,8 +330,6 @@ def test_torchcodec_backend_agrees_with_pyav(video_dir, broken_files, tmp_path):
     good.append(str(make_video(video_dir / "tc_rot90.mp4", num_frames=6, rotation=90)))
     good.append(str(make_video(video_dir / "tc_vfr.mkv", num_frames=6, frame_times=[0, 0.1, 0.15, 0.5, 0.52, 0.9])))
     broken = [str(broken_files[case][0]) for case in BROKEN if case not in ("missing", "directory", "empty")]
-    import json
-
     result = subprocess.run(
         [sys.executable, "-c", _COMPARE_SCRIPT, json.dumps([good, broken])],
         env=env,
@@ -384,3 +366,71 @@ def test_datasets_video_values_decode(video_dir):
     if video_decoding_tanet.is_torchcodec_usable():
         decoder = datasets.Dataset.from_dict({"video": [str(path)]}).cast_column("video", datasets.Video())[0]["video"]
         assert [read_counter(f) for f in decode_video_frames(decoder, lambda n: np.array([2, 7])).frames] == [2, 7]
+
+
+def test_seeking_with_skipped_b_frames_is_bit_identical_to_decoding_everything(video_dir):
+    # x264 "medium" with B-frames (some non-reference, which the seeking decoder skips) and a keyframe every 12
+    path = make_video(
+        video_dir / "bframes.mp4",
+        num_frames=90,
+        size=(96, 64),
+        pattern="texture",
+        gop=12,
+        options={"crf": "23", "preset": "medium", "bf": "3"},
+    )
+    everything = decode_video_frames(path, ALL, backend="pyav").frames
+    wanted = np.array([3, 4, 40, 41, 13, 89, 60, 62, 25])
+    picked = decode_video_frames(path, lambda n: wanted, backend="pyav").frames
+    assert torch.equal(picked, everything[torch.from_numpy(wanted)])
+
+
+# --- re-encoding --------------------------------------------------------------------------------------------------
+
+
+def test_reencode_keeps_frames_and_timing_and_stores_upright_short_gop_256(tmp_path):
+    import av
+
+    from tanet_hf.cli import main as cli_main
+
+    source_dir = tmp_path / "in"
+    (source_dir / "sub").mkdir(parents=True)
+    make_video(source_dir / "wide.mkv", num_frames=40, size=(96, 64))
+    make_video(source_dir / "sub" / "rotated.mp4", num_frames=12, size=(48, 80), rotation=90)
+    times = [0, 0.1, 0.15, 0.5, 0.52, 0.9, 1.0, 1.01]
+    make_video(source_dir / "sub" / "vfr.mp4", num_frames=8, frame_times=times)
+    make_text_file(source_dir / "sub" / "notes.webm")
+    output_dir = tmp_path / "out"
+
+    code = cli_main(["reencode", str(source_dir), "--output-dir", str(output_dir), "--workers", "1", "--gop", "8"])
+    assert code == 1  # the text file fails, the others are written
+    log = [json.loads(line) for line in (output_dir / "reencode_log.jsonl").read_text().splitlines()]
+    assert sorted(Path(entry["source"]).name for entry in log if entry["error"]) == ["notes.webm"]
+
+    expected = {"wide.mp4": (40, 256, 384), "sub/rotated.mp4": (12, 426, 256), "sub/vfr.mp4": (8, 256, 342)}
+    for relative, (num_frames, height, width) in expected.items():
+        path = output_dir / relative
+        decoded = decode_video_frames(path, ALL, backend="pyav")
+        assert tuple(decoded.frames.shape) == (num_frames, 3, height, width), relative
+        assert [read_counter(frame) for frame in decoded.frames] == list(range(num_frames)), relative
+        assert all(is_upright(frame) for frame in decoded.frames), relative
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = sorted((p for p in container.demux(stream) if p.size), key=lambda p: p.pts)
+            assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+            keyframes = [i for i, packet in enumerate(packets) if packet.is_keyframe]
+            assert keyframes == list(range(0, num_frames, 8)), relative
+            if relative == "sub/vfr.mp4":
+                assert [float(p.pts * p.time_base) for p in packets] == pytest.approx(times, abs=1e-3)
+
+    # a second run skips what exists
+    code = cli_main(["reencode", str(source_dir / "wide.mkv"), "--output-dir", str(output_dir), "--workers", "1"])
+    assert code == 0
+
+
+def test_reencode_output_size_keeps_aspect_with_even_sides():
+    from tanet_hf.reencode import output_size
+
+    assert output_size(340, 256, 256) == (340, 256)
+    assert output_size(1920, 1080, 256) == (456, 256)
+    assert output_size(1080, 1920, 256) == (256, 456)
+    assert output_size(63, 47, 256) == (344, 256)

@@ -256,3 +256,31 @@ def make_text_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     path.write_text("This is not a video.\n" * 50)
     return path
+
+
+FFMPEG_LIBRARIES = ("libavutil", "libavcodec", "libavformat", "libavdevice", "libavfilter", "libswscale", "libswresample")
+
+
+def link_pyav_ffmpeg_libraries(directory: str | os.PathLike) -> Path | None:
+    """
+    Make the FFmpeg libraries inside PyAV's wheel loadable under their standard names (`libavcodec.so.62`, …) from
+    `directory`, so that torchcodec can run on a machine without a system FFmpeg: start Python with
+    `LD_LIBRARY_PATH=<directory>`. Works when torchcodec supports the FFmpeg major version PyAV bundles (PyAV 18 ↔
+    FFmpeg 8 ↔ torchcodec ≥ 0.8). Returns the directory, or `None` where PyAV's wheel has no bundled libraries.
+    """
+    libs = Path(av.__file__).resolve().parent.parent / "av.libs"
+    if not libs.is_dir():
+        return None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for library in libs.iterdir():
+        link = directory / library.name
+        if not link.exists():
+            link.symlink_to(library)
+        stem, _, version = library.name.partition(".so.")
+        base = stem.rsplit("-", 1)[0]
+        if base in FFMPEG_LIBRARIES and version:
+            standard = directory / f"{base}.so.{version.split('.')[0]}"
+            if not standard.exists():
+                standard.symlink_to(library)
+    return directory

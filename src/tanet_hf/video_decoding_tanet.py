@@ -37,7 +37,9 @@ import torch
 DECODING_BACKENDS = ("auto", "torchcodec", "pyav")
 # Program streams without an index, where torchcodec 0.17 returns neighbouring frames or fails ("auto" uses PyAV)
 _TORCHCODEC_UNRELIABLE_FORMATS = ("mpeg", "mpegts", "mpegvideo")
-_TEXT_DEMUXERS = ("tty",)  # FFmpeg opens .txt/.nfo/... files as "ANSI art" videos; they are not videos
+_TEXT_DEMUXERS = ("tty",)
+# FFmpeg decoders that implement skipping non-reference frames exactly (the other frames decode bit-identically)
+_NONREF_SKIP_CODECS = ("h264", "hevc")  # FFmpeg opens .txt/.nfo/... files as "ANSI art" videos; they are not videos
 
 
 class VideoDecodeError(ValueError):
@@ -533,11 +535,18 @@ def _scan_packets(container: Any, stream: Any) -> _PacketIndex | None:
     return _PacketIndex(pts=pts, keyframes=keyframes, seconds=seconds)
 
 
-def _iter_frames(container: Any, stream: Any, rewind: bool = False) -> Iterator[Any]:
-    """Decoded frames of `stream` from the current position (or from the start with `rewind`)."""
+def _iter_frames(container: Any, stream: Any, rewind: bool = False, keep_pts: set[int] | None = None) -> Iterator[Any]:
+    """
+    Decoded frames of `stream` from the current position (or from the start with `rewind`). With `keep_pts`, the
+    decoder skips non-reference frames (frames no other frame is predicted from, typically half the B-frames) unless
+    their timestamp is in `keep_pts`: they need not be decoded to reach the frames that are wanted.
+    """
     if rewind:
         container.seek(0, backward=True, any_frame=False, stream=None)
+    codec_context = stream.codec_context
     for packet in container.demux(stream):
+        if keep_pts is not None:
+            codec_context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in keep_pts else "NONREF"
         yield from packet.decode()
 
 
@@ -568,6 +577,9 @@ def _decode_by_seeking(
     """
     position_of = {value: i for i, value in enumerate(index.pts)}
     wanted_set = set(wanted.tolist())
+    keep_pts = (
+        {index.pts[position] for position in wanted_set} if stream.codec_context.name in _NONREF_SKIP_CODECS else None
+    )
     frames: dict[int, np.ndarray] = {}
     current = -1  # position of the last decoded frame; -1 before any
     iterator: Iterator[Any] | None = None
@@ -577,7 +589,7 @@ def _decode_by_seeking(
         keyframe = index.keyframes[max(0, bisect.bisect_right(index.keyframes, target) - 1)]
         if iterator is None or current >= target or keyframe > current:
             container.seek(index.pts[keyframe], backward=True, any_frame=False, stream=stream)
-            iterator = _iter_frames(container, stream)
+            iterator = _iter_frames(container, stream, keep_pts=keep_pts)
             current = -1
         for frame in iterator:
             position = position_of.get(frame.pts)
@@ -592,6 +604,7 @@ def _decode_by_seeking(
                 break
         if target not in frames:
             return None
+    stream.codec_context.skip_frame = "DEFAULT"
     return frames
 
 
