@@ -308,6 +308,17 @@ for path in good:
     auto = decode_video_frames(path, pick, backend="auto")
     same = a.frames.shape == b.frames.shape and (a.frames.int() - b.frames.int()).abs().float().mean().item() < 3
     report["same"].append([path, bool(same), a.backend, auto.backend, a.num_video_frames == b.num_video_frames])
+import datasets
+from tanet_hf import TANetVideoProcessor
+rows = datasets.Dataset.from_dict({"video": good[:1]}).cast_column("video", datasets.Video())
+decoder = rows[0]["video"]  # a torchcodec VideoDecoder, decoded in this process
+report["datasets_decoder"] = [
+    type(decoder).__name__,
+    torch.equal(
+        TANetVideoProcessor(num_frames=4)(decoder)["pixel_values"],
+        TANetVideoProcessor(num_frames=4, decode_backend="pyav")(good[0])["pixel_values"],
+    ),
+]
 for path in broken:
     try:
         decode_video_frames(path, lambda n: np.arange(n), backend="torchcodec")
@@ -344,6 +355,7 @@ def test_torchcodec_backend_agrees_with_pyav(video_dir, broken_files, tmp_path):
         assert same and same_count and backend == "torchcodec" and auto_backend == "torchcodec", path
     for path, reason in report["errors"]:
         assert reason, f"{path} decoded with torchcodec instead of raising"
+    assert report["datasets_decoder"] == ["VideoDecoder", True]
 
 
 def test_requesting_torchcodec_without_ffmpeg_says_so(monkeypatch, video_dir):

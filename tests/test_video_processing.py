@@ -343,3 +343,18 @@ def test_save_and_load_round_trip_through_the_auto_classes(tmp_path):
     expected = processor(video[:4], do_sample_frames=False)["pixel_values"]
     assert torch.equal(image_processor(frames, return_tensors="pt")["pixel_values"], expected)
     assert image_processor([frames, frames])["pixel_values"].shape == (2, 4, 3, 112, 112)
+
+
+def test_multi_view_output_feeds_the_model_which_fuses_the_views():
+    from conftest import tiny_config_kwargs
+
+    from tanet_hf import TANetConfig, TANetForVideoClassification
+
+    model = TANetForVideoClassification(TANetConfig(**tiny_config_kwargs())).eval()
+    processor = TANetVideoProcessor.from_preset("sthv2", num_frames=4, short_side_size=64, crop_size=56)
+    inputs = processor([random_video(30, 50, 70, seed=1), random_video(30, 50, 70, seed=2)], mode="test")
+    assert inputs["pixel_values"].shape == (2, 6, 4, 3, 64, 64)
+    with torch.no_grad():
+        output = model(**inputs)
+    assert output.logits.shape == (2, 5)
+    assert torch.allclose(output.logits, output.view_logits.mean(1), atol=1e-5)  # the release averages logits

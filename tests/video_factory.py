@@ -258,7 +258,15 @@ def make_text_file(path: str | os.PathLike) -> Path:
     return path
 
 
-FFMPEG_LIBRARIES = ("libavutil", "libavcodec", "libavformat", "libavdevice", "libavfilter", "libswscale", "libswresample")
+FFMPEG_LIBRARIES = (
+    "libavutil",
+    "libavcodec",
+    "libavformat",
+    "libavdevice",
+    "libavfilter",
+    "libswscale",
+    "libswresample",
+)
 
 
 def link_pyav_ffmpeg_libraries(directory: str | os.PathLike) -> Path | None:
