@@ -23,7 +23,13 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as tvF
 from transformers import BatchFeature
-from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling, SizeDict
+from transformers.image_utils import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    PILImageResampling,
+    SizeDict,
+    pil_torch_interpolation_mapping,
+)
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
@@ -151,15 +157,17 @@ def sample_frame_indices(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
+def resize_short_side(
+    frames: torch.Tensor, size: int, interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BILINEAR
+) -> torch.Tensor:
     """
     Resize `(n, 3, H, W)` frames so that the short side is `size` (the long side becomes `int(size · long / short)`,
-    as torchvision's `Resize(size)`), bilinear with antialiasing.
+    as torchvision's `Resize(size)`), with antialiasing; bilinear as the release (PIL's bilinear) by default.
     """
     height, width = frames.shape[-2:]
     if min(height, width) == size:
         return frames
-    return tvF.resize(frames, [size], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True)
+    return tvF.resize(frames, [size], interpolation=interpolation, antialias=True)
 
 
 def fixed_crop_offsets(
@@ -524,8 +532,9 @@ class TANetVideoProcessor(BaseVideoProcessor):
         if settings["device"] is not None:
             frames = frames.to(settings["device"])
 
+        interpolation = _interpolation(settings["resample"])
         if settings["do_resize"]:
-            frames = resize_short_side(frames, int(settings["size"].shortest_edge))
+            frames = resize_short_side(frames, int(settings["size"].shortest_edge), interpolation)
         height, width = frames.shape[-2:]
         crop: SizeDict = settings["crop_size"]
         flipped = False
@@ -537,7 +546,7 @@ class TANetVideoProcessor(BaseVideoProcessor):
             frames = tvF.resize(
                 _crop(frames, (top, left, box_h, box_w)),
                 [crop.height, crop.width],
-                interpolation=tvF.InterpolationMode.BILINEAR,
+                interpolation=interpolation,
                 antialias=True,
             )
             if settings["do_flip"] and rng.random() < 0.5:
@@ -574,6 +583,15 @@ class TANetVideoProcessor(BaseVideoProcessor):
             settings["image_std"],
         )
         return normalised.float(), flipped
+
+
+def _interpolation(resample: Any) -> tvF.InterpolationMode:
+    """torchvision's interpolation for a `resample` setting (PIL constant, its int value, or a torchvision mode)."""
+    if resample is None:
+        return tvF.InterpolationMode.BILINEAR
+    if isinstance(resample, tvF.InterpolationMode):
+        return resample
+    return pil_torch_interpolation_mapping[PILImageResampling(resample)]
 
 
 def _int_label_map(label_map: Any) -> dict[int, int] | None:
