@@ -41,6 +41,7 @@ def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
 
     assert record["machine"]["device"] == "cpu" and record["machine"]["torch"] == torch.__version__
     assert record["machine"]["torch_threads"] == torch.get_num_threads()
+    assert record["machine"]["malloc"] in ("retain", "default")
     assert record["workload"]["batch_size"] == 1 and record["workload"]["rounds"] == 2
     assert record["fast_vs_reference_max_abs_logit_diff"] < 1e-4
     cases = {(row["setting"], row["mode"]) for row in record["results"]}
