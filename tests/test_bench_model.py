@@ -25,7 +25,7 @@ def bench():
 
 TINY = [
     "--depths", "1", "1", "1", "1", "--hidden-sizes", "16", "32", "64", "128", "--embedding-size", "8",
-    "--num-frames", "4", "--image-size", "32", "--num-labels", "5", "--batch-size", "1", "--warmup", "0",
+    "--num-frames", "4", "--image-size", "32", "--num-labels", "5", "--batch-size", "1", "--warmup", "0", "--malloc", "default",
 ]  # fmt: skip
 
 
