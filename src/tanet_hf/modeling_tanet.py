@@ -174,11 +174,12 @@ class TANetTemporalAdaptiveModule(nn.Module):
     `config.tam_implementation`):
 
     - `"fast"` (default) works in the frame-major layout `(B, T, C, H, W)` that the network already has: the
-      squeeze is a spatial sum (whose backward is a broadcast view, not a full-size tensor), the local branch runs
-      as two matrix products on `(B·T, ·)` rows (the Conv1d weights used as linear maps), `Θ` and `V` are folded
-      into one per-position weight `W[b, t, k, c]` (`B·T·K·C` scalars), and [`TANetTemporalAggregation`]
-      accumulates `K` shifted, scaled copies of `X` with a hand-written backward. No permutes, no contiguous
-      copies, no grouped convolution; any memory format (channels-last stays channels-last), any batch size.
+      squeeze is a spatial sum (whose backward is a broadcast view, not a full-size tensor), both branches run as
+      matrix products on the squeezed `(B, T, C)` tensor (the branch modules' weights used directly: no
+      transposes, no small convolutions), `Θ` and `V` are folded into one per-position weight `W[b, t, k, c]`
+      (`B·T·K·C` scalars), and [`TANetTemporalAggregation`] accumulates `K` shifted, scaled copies of `X` with a
+      hand-written backward. No permutes, no contiguous copies, no grouped convolution; any memory format
+      (channels-last stays channels-last), any batch size.
     - `"reference"`: the release's code path (spatial mean, the branch modules called as they are, permute to
       `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups, permute back).
     """
@@ -225,9 +226,16 @@ class TANetTemporalAdaptiveModule(nn.Module):
         return out.view(frames_and_batch, channels, height, width)
 
     def _global_kernel(self, squeezed: torch.Tensor) -> torch.Tensor:
-        """`G` on every `(b, c)` row: `s` `(B, C, T)` → `Θ` `(B, C, K)`."""
-        batch, channels = squeezed.shape[:2]
-        return self.G(squeezed.reshape(-1, self.num_frames)).view(batch, channels, self.kernel_size)
+        """
+        `G` on frame-major input: `s` `(B, T, C)` → `Θ` `(B, K, C)`, the same function as `self.G` on `(B·C, T)` rows.
+
+        Each `Linear` acts on the T axis, so it is a matrix product from the left (`(αT, T) @ (B, T, C)`); the
+        BatchNorm1d then sees `(B, αT, C)`, its native `(N, C, L)` layout with the same `B·C` samples per channel,
+        and the softmax runs over the K axis: no transposes, no copies.
+        """
+        linear_in, norm, activation, linear_out, _ = self.G
+        hidden = activation(norm(torch.matmul(linear_in.weight, squeezed)))  # (B, αT, C)
+        return torch.matmul(linear_out.weight, hidden).softmax(dim=1)  # (B, K, C)
 
     def _local_importance(self, squeezed: torch.Tensor) -> torch.Tensor:
         """
@@ -247,9 +255,9 @@ class TANetTemporalAdaptiveModule(nn.Module):
         return gate(F.linear(hidden, conv_out.weight.flatten(1))).view(batch, num_frames, channels)
 
     def _position_weights(self, kernel: torch.Tensor, importance: torch.Tensor | None) -> torch.Tensor:
-        """Fold `Θ` `(B, C, K)` and `V` `(B, T, C)` into per-position weights `W` `(B, T, K, C)`."""
+        """Fold `Θ` `(B, K, C)` and `V` `(B, T, C)` into per-position weights `W` `(B, T, K, C)`."""
         num_frames, kernel_size, pad = self.num_frames, self.kernel_size, self.kernel_size // 2
-        kernel_bkc = kernel.transpose(1, 2).unsqueeze(1)  # (B, 1, K, C)
+        kernel_bkc = kernel.unsqueeze(1)  # (B, 1, K, C)
         if importance is None:
             return kernel_bkc.expand(-1, num_frames, -1, -1)
         if not self.local_first:  # TANet-R: V scales the aggregated output at t
@@ -265,7 +273,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
         importance = self._local_importance(squeezed) if self.L is not None else None  # V: (B, T, C)
         if self.G is None:  # local branch only: Y = V ⊙ X
             return clips * importance[..., None, None].to(clips.dtype)
-        kernel = self._global_kernel(squeezed.transpose(1, 2))  # Θ: (B, C, K)
+        kernel = self._global_kernel(squeezed)  # Θ: (B, K, C)
         weights = self._position_weights(kernel, importance).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
             return TANetTemporalAggregation.apply(clips, weights)
@@ -275,7 +283,9 @@ class TANetTemporalAdaptiveModule(nn.Module):
         """The release's formulation: permute to `(B, C, T, H, W)`, scale, grouped `conv2d`, permute back."""
         batch, num_frames, channels, height, width = clips.shape
         squeezed = clips.mean(dim=(3, 4)).transpose(1, 2)  # (B, C, T)
-        kernel = self._global_kernel(squeezed) if self.G is not None else None  # Θ: (B, C, K)
+        kernel = None  # Θ: (B, C, K)
+        if self.G is not None:
+            kernel = self.G(squeezed.reshape(-1, num_frames)).view(batch, channels, self.kernel_size)
         importance = self.L(squeezed) if self.L is not None else None  # V: (B, C, T)
         x = clips.permute(0, 2, 1, 3, 4).contiguous()  # (B, C, T, H, W)
         if importance is not None and (self.local_first or kernel is None):
