@@ -2,9 +2,9 @@
 
 `tests/test_modeling.py` compares the fast TAM with the release's formulation end to end; here each piece the fast
 path adds is tested on its own: the temporal aggregation's hand-written backward (against autograd through a loop
-written from the paper's equation, `gradcheck`, `gradgradcheck`, the adjoint identity), the matrix-product local
-branch (against the `Conv1d` modules it reuses, BatchNorm statistics included), what the backward keeps alive,
-memory formats, low precision and compilation.
+written from the paper's equation, `gradcheck`, `gradgradcheck`, the adjoint identity), the matrix-product branches
+(against the `Linear`/`Conv1d` modules whose weights they use, BatchNorm statistics included), what the backward
+keeps alive, memory formats, low precision and compilation.
 """
 
 from __future__ import annotations
@@ -151,6 +151,29 @@ def test_local_branch_as_matmuls_equals_the_conv1d_modules(local_kernel, beta, t
     for (name, p), q in zip(tam.L.named_parameters(), as_modules.L.parameters()):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-10, atol=1e-12, msg=name)
     for (name, b), c in zip(tam.L.named_buffers(), as_modules.L.buffers()):
+        torch.testing.assert_close(b, c, rtol=1e-12, atol=1e-12, msg=name)  # BatchNorm running statistics
+
+
+@pytest.mark.parametrize("frames, kernel, alpha", [(8, 3, 2), (4, 5, 3), (3, 1, 2)])
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_global_branch_as_matmuls_equals_the_linear_modules(frames, kernel, alpha, training):
+    tam = tiny_tam(num_frames=frames, tam_kernel_size=kernel, tam_alpha=alpha).train(training)
+    as_modules = copy.deepcopy(tam)
+    squeezed = torch.randn(3, 16, frames, dtype=torch.float64)  # s: (B, C, T)
+
+    s1 = squeezed.clone().requires_grad_()
+    theta1 = tam._global_kernel(s1.transpose(1, 2))  # (B, K, C)
+    s2 = squeezed.clone().requires_grad_()
+    theta2 = as_modules.G(s2.reshape(-1, frames)).view(3, 16, kernel).transpose(1, 2)  # rows (B·C, T) as released
+    torch.testing.assert_close(theta1, theta2, rtol=1e-12, atol=1e-12)
+
+    grad = torch.randn_like(theta1)
+    theta1.backward(grad)
+    theta2.backward(grad)
+    torch.testing.assert_close(s1.grad, s2.grad, rtol=1e-12, atol=1e-12)
+    for (name, p), q in zip(tam.G.named_parameters(), as_modules.G.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-10, atol=1e-12, msg=name)
+    for (name, b), c in zip(tam.G.named_buffers(), as_modules.G.buffers()):
         torch.testing.assert_close(b, c, rtol=1e-12, atol=1e-12, msg=name)  # BatchNorm running statistics
 
 
