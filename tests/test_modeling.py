@@ -112,10 +112,9 @@ def test_config_round_trip(tmp_path):
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(loaded, TANetConfig)
-    assert (
-        {k: v for k, v in loaded.to_dict().items() if k != "_name_or_path"}
-        == {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
-    )
+    assert {k: v for k, v in loaded.to_dict().items() if k != "_name_or_path"} == {
+        k: v for k, v in config.to_dict().items() if k != "_name_or_path"
+    }
 
 
 # ---------------------------------------------------------------------------------------------- TAM equivalence
@@ -496,7 +495,10 @@ def test_tam_positions_have_the_expected_widths():
         model = TANetModel(TANetConfig(tam_position=position, depths=[1, 1, 1, 1]))
         widths[position] = model.encoder.stages[0].layers[0].tam.L[0].in_channels
     assert widths == {"a": 64, "b": 64, "c": 64, "d": 256}
-    assert TANetModel(TANetConfig(depths=[1, 1, 1, 1], tam_position="a")).encoder.stages[1].layers[0].tam.L[0].in_channels == 256
+    assert (
+        TANetModel(TANetConfig(depths=[1, 1, 1, 1], tam_position="a")).encoder.stages[1].layers[0].tam.L[0].in_channels
+        == 256
+    )
 
 
 @pytest.mark.parametrize(

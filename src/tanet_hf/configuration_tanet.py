@@ -123,7 +123,9 @@ class TANetConfig(PreTrainedConfig):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0:
                 raise ValueError(f"TANetConfig.{name} must be a positive odd integer, got {value!r}.")
         if self.layer_type == "basic" and self.tam_position == "d":
-            raise ValueError('TANetConfig.tam_position="d" (after conv3) needs layer_type="bottleneck"; basic blocks have no conv3.')
+            raise ValueError(
+                'TANetConfig.tam_position="d" (after conv3) needs layer_type="bottleneck"; basic blocks have no conv3.'
+            )
         if len(self.depths) != len(self.hidden_sizes) or not self.depths:
             raise ValueError(
                 f"TANetConfig.depths ({self.depths}) and hidden_sizes ({self.hidden_sizes}) must be non-empty "
@@ -134,7 +136,9 @@ class TANetConfig(PreTrainedConfig):
         stage_names = [f"stage{i + 1}" for i in range(len(self.depths))]
         unknown = [s for s in self.tam_stages if s not in stage_names]
         if unknown:
-            raise ValueError(f"TANetConfig.tam_stages has unknown stages {unknown}; expected a subset of {stage_names}.")
+            raise ValueError(
+                f"TANetConfig.tam_stages has unknown stages {unknown}; expected a subset of {stage_names}."
+            )
         if not 0.0 <= float(self.classifier_dropout) < 1.0:
             raise ValueError(f"TANetConfig.classifier_dropout must be in [0, 1), got {self.classifier_dropout!r}.")
 

@@ -328,7 +328,32 @@ class TANetShortCut(nn.Module):
         return self.normalization(self.convolution(hidden_state))
 
 
-class TANetBottleNeckLayer(GradientCheckpointingLayer):
+class TANetBlock(GradientCheckpointingLayer):
+    """What both residual blocks share: the projection shortcut and a TAM at one of the positions a/b/c/d."""
+
+    def _build_shortcut_and_tam(
+        self,
+        config: TANetConfig,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        use_tam: bool,
+        tam_channels: dict[str, int],
+    ) -> None:
+        self.shortcut = (
+            TANetShortCut(in_channels, out_channels, stride)
+            if in_channels != out_channels or stride != 1
+            else nn.Identity()
+        )
+        self.tam_position = config.tam_position if use_tam else None
+        self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
+
+    def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
+        """Apply TAM if this block carries it at `position`; otherwise pass `hidden_state` through."""
+        return self.tam(hidden_state) if self.tam_position == position else hidden_state
+
+
+class TANetBottleNeckLayer(TANetBlock):
     """
     TA-block (bottleneck): `conv1 1×1 → bn1 → relu → [TAM] → conv2 3×3/stride → bn2 → relu → conv3 1×1 → bn3
     → (+ shortcut) → relu`, TAM at position b. Positions a/c/d put it before conv1, after relu(bn2), after bn3.
@@ -347,17 +372,8 @@ class TANetBottleNeckLayer(GradientCheckpointingLayer):
         self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.activation = nn.ReLU()
-        self.shortcut = (
-            TANetShortCut(in_channels, out_channels, stride)
-            if in_channels != out_channels or stride != 1
-            else nn.Identity()
-        )
-        self.tam_position = config.tam_position if use_tam else None
         tam_channels = {"a": in_channels, "b": mid_channels, "c": mid_channels, "d": out_channels}
-        self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
-
-    def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
-        return self.tam(hidden_state) if self.tam_position == position else hidden_state
+        self._build_shortcut_and_tam(config, in_channels, out_channels, stride, use_tam, tam_channels)
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
@@ -368,7 +384,7 @@ class TANetBottleNeckLayer(GradientCheckpointingLayer):
         return self.activation(out + residual)
 
 
-class TANetBasicLayer(GradientCheckpointingLayer):
+class TANetBasicLayer(TANetBlock):
     """
     TA-block (basic, ResNet-18/34): `conv1 3×3/stride → bn1 → relu → [TAM] → conv2 3×3 → bn2 → (+ shortcut)
     → relu`, TAM at position b; `a` puts it before conv1, `c` after bn2.
@@ -383,17 +399,8 @@ class TANetBasicLayer(GradientCheckpointingLayer):
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.activation = nn.ReLU()
-        self.shortcut = (
-            TANetShortCut(in_channels, out_channels, stride)
-            if in_channels != out_channels or stride != 1
-            else nn.Identity()
-        )
-        self.tam_position = config.tam_position if use_tam else None
         tam_channels = {"a": in_channels, "b": out_channels, "c": out_channels}
-        self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
-
-    def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
-        return self.tam(hidden_state) if self.tam_position == position else hidden_state
+        self._build_shortcut_and_tam(config, in_channels, out_channels, stride, use_tam, tam_channels)
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
@@ -406,7 +413,9 @@ class TANetBasicLayer(GradientCheckpointingLayer):
 class TANetStage(nn.Module):
     """One ResNet stage (res2–res5): `depth` blocks, the first with the stage's stride and a projection shortcut."""
 
-    def __init__(self, config: TANetConfig, in_channels: int, out_channels: int, depth: int, stride: int, use_tam: bool):
+    def __init__(
+        self, config: TANetConfig, in_channels: int, out_channels: int, depth: int, stride: int, use_tam: bool
+    ):
         super().__init__()
         layer_class = TANetBottleNeckLayer if config.layer_type == "bottleneck" else TANetBasicLayer
         self.layers = nn.ModuleList(
@@ -502,7 +511,9 @@ class TANetPreTrainedModel(PreTrainedModel):
             f"or (batch, views, num_frames={self.config.num_frames}, channels={self.config.num_channels}, height, width)"
         )
         if pixel_values.ndim not in (5, 6):
-            raise ValueError(f"pixel_values must have shape {expected}; got rank {pixel_values.ndim} {tuple(pixel_values.shape)}.")
+            raise ValueError(
+                f"pixel_values must have shape {expected}; got rank {pixel_values.ndim} {tuple(pixel_values.shape)}."
+            )
         if pixel_values.shape[-3] != self.config.num_channels:
             raise ValueError(
                 f"pixel_values has {pixel_values.shape[-3]} channels at dim -3; expected {expected}, "
