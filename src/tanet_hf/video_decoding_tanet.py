@@ -553,6 +553,15 @@ def _iter_frames(container: Any, stream: Any, rewind: bool = False, keep_pts: se
 _thread_state = threading.local()
 
 
+def _forget_reformatter() -> None:
+    """Free the forking thread's conversion context before a fork: the context's worker threads would not exist in
+    the child (a DataLoader worker), where using or even freeing it hangs."""
+    _thread_state.__dict__.pop("reformatter", None)
+
+
+os.register_at_fork(before=_forget_reformatter)
+
+
 def _to_rgb(frame: Any) -> np.ndarray:
     """A decoded frame as `(H, W, 3)` `uint8` RGB, rotated as the container says it is displayed."""
     # One reformatter per thread keeps FFmpeg's conversion context between frames and videos (5× faster than
