@@ -200,7 +200,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 8, codec
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         if codec_name == "libx264":
-            stream.options = {"crf": "12", "preset": "veryfast", "g": str(fps * 2)}
+            # one thread: x264 output is then a pure function of the frames (regeneration is bit-identical)
+            stream.options = {"crf": "12", "preset": "veryfast", "g": str(fps * 2), "threads": "1"}
         else:
             stream.codec_context.bit_rate = 2_000_000
             stream.codec_context.qmin, stream.codec_context.qmax = 1, 4

@@ -1,0 +1,134 @@
+# Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
+"""Video classification accuracy: top-k accuracy, mean class accuracy and the confusion matrix.
+
+An `evaluate` metric module that works offline: load it by path,
+
+    import evaluate
+    metric = evaluate.load("/path/to/tanet_hf/metrics/video_accuracy")   # or tanet_hf.training.load_video_accuracy()
+    metric.compute(predictions=logits, references=labels)                # logits (N, C), labels (N,)
+
+The numbers are those video recognition papers report (TSN/TSM/TANet releases, mmaction2): top-1 and top-5 over
+clips, and mean class accuracy, the average over the classes present in the references of each class's recall.
+"""
+
+from __future__ import annotations
+
+import datasets
+import evaluate
+import numpy as np
+
+_DESCRIPTION = """
+Top-k accuracy (default k = 1 and 5) and mean class accuracy of video classification scores, as reported by video
+recognition papers. `predictions` are per-class scores (logits or probabilities) of shape (N, C); `references` are
+class indices of shape (N,). With `return_confusion_matrix=True` the C × C confusion matrix (rows: true class,
+columns: predicted class) is returned as well.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `list` of `float`, shape (N, C)): per-class scores for every clip.
+    references (`list` of `int`, shape (N,)): the true class of every clip.
+    top_k (`tuple` of `int`, *optional*, defaults to `(1, 5)`): the k of each reported top-k accuracy; values
+        larger than C are clipped to C.
+    return_confusion_matrix (`bool`, *optional*, defaults to `False`): also return `confusion_matrix`.
+    return_per_class (`bool`, *optional*, defaults to `False`): also return `per_class_accuracy` (NaN for
+        classes absent from the references).
+
+Returns:
+    `top1`, `top5`, ... (`float` in [0, 1]); `mean_class_accuracy` (`float`); `num_samples` (`int`); optionally
+    `confusion_matrix` (`list` of `list` of `int`) and `per_class_accuracy` (`list` of `float`).
+
+Examples:
+    >>> metric = evaluate.load("path/to/video_accuracy")
+    >>> metric.compute(predictions=[[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], references=[1, 0, 0], top_k=(1,))
+    {'top1': 0.6666666666666666, 'mean_class_accuracy': 0.75, 'num_samples': 3}
+"""
+
+_CITATION = """
+@inproceedings{liu2021tam,
+  title     = {TAM: Temporal Adaptive Module for Video Recognition},
+  author    = {Liu, Zhaoyang and Wang, Limin and Wu, Wayne and Qian, Chen and Lu, Tong},
+  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)},
+  year      = {2021}
+}
+"""
+
+
+def video_accuracy(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    top_k: tuple[int, ...] = (1, 5),
+    return_confusion_matrix: bool = False,
+    return_per_class: bool = False,
+) -> dict:
+    """The metric on arrays: `scores` `(N, C)`, `labels` `(N,)`. See the module documentation."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if scores.ndim != 2:
+        raise ValueError(f"predictions must be per-class scores of shape (N, C), got shape {scores.shape}.")
+    if labels.shape != (scores.shape[0],):
+        raise ValueError(f"references must have shape ({scores.shape[0]},) to match predictions, got {labels.shape}.")
+    num_samples, num_classes = scores.shape
+    if num_samples == 0:
+        raise ValueError("video_accuracy needs at least one prediction.")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f"references must be class indices in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]."
+        )
+    ks = sorted({int(k) for k in top_k})
+    if not ks or ks[0] < 1:
+        raise ValueError(f"top_k must hold positive integers, got {top_k!r}.")
+    # rank of the true class: how many classes score strictly higher (ties resolve in favour of the true class,
+    # as argmax/top-k with a stable order would for the first maximum)
+    true_scores = scores[np.arange(num_samples), labels]
+    rank = (scores > true_scores[:, None]).sum(axis=1)
+    result: dict = {f"top{k}": float((rank < min(k, num_classes)).mean()) for k in ks}
+
+    predicted = scores.argmax(axis=1)
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    counts = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
+    result["mean_class_accuracy"] = float(np.nanmean(per_class))
+    result["num_samples"] = int(num_samples)
+    if return_per_class:
+        result["per_class_accuracy"] = per_class.tolist()
+    if return_confusion_matrix:
+        result["confusion_matrix"] = confusion.tolist()
+    return result
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class VideoAccuracy(evaluate.Metric):
+    """Top-k accuracy, mean class accuracy and confusion matrix of video classification scores."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Value("float32")),
+                    "references": datasets.Value("int64"),
+                }
+            ),
+            reference_urls=["https://github.com/liu-zhy/temporal-adaptive-module"],
+        )
+
+    def _compute(
+        self,
+        predictions,
+        references,
+        top_k: tuple[int, ...] = (1, 5),
+        return_confusion_matrix: bool = False,
+        return_per_class: bool = False,
+    ) -> dict:
+        return video_accuracy(
+            np.asarray(predictions),
+            np.asarray(references),
+            top_k=tuple(top_k),
+            return_confusion_matrix=return_confusion_matrix,
+            return_per_class=return_per_class,
+        )
