@@ -9,7 +9,8 @@ One run times, interleaved round by round, three networks that differ only in th
 
 in inference (`torch.inference_mode`, eval mode) and as a training step (forward with labels, backward, SGD with
 momentum, `zero_grad`). It reports clips/s, peak memory, and the time ratios TANet/C2D (what TAM costs) and
-fast/reference (what the fast formulation wins), prints a markdown table and writes a JSON record with the machine.
+fast/reference (what the fast formulation wins), prints a markdown table and writes a JSON record with the machine
+and, per iteration, wall time, the process's CPU time and its minor page faults.
 
 Every round runs every (setting, mode, network) once, the networks in a rotating order, so background load hits
 all of them alike; ratios are the median over rounds of the per-round ratio (paired), and the JSON also keeps the
@@ -46,6 +47,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
+
+try:
+    import resource
+except ImportError:  # not on Windows: page faults are then reported as 0
+    resource = None
 import torch
 
 from tanet_hf import TANetConfig, TANetForVideoClassification
@@ -315,17 +321,34 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_iterations(run: Callable[[], None], iterations: int, device: torch.device) -> tuple[float, float]:
+@dataclasses.dataclass
+class Timing:
+    """Per-iteration cost: wall-clock seconds, this process's CPU seconds (all threads) and minor page faults."""
+
+    wall_s: float
+    cpu_s: float
+    page_faults: float
+
+
+def _minor_page_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
+
+
+def time_iterations(run: Callable[[], None], iterations: int, device: torch.device) -> Timing:
     """
-    Seconds per iteration over `iterations` back-to-back calls: wall-clock, and this process's CPU time (all its
-    threads; on a shared machine it does not count the time other processes held the cores).
+    Average cost of one of `iterations` back-to-back calls. CPU time does not count the time other processes held
+    the cores, so it is the steadier measure on a shared machine; page faults show allocator traffic.
     """
     synchronize(device)
-    start, start_cpu = time.perf_counter(), time.process_time()
+    start, start_cpu, start_faults = time.perf_counter(), time.process_time(), _minor_page_faults()
     for _ in range(iterations):
         run()
     synchronize(device)
-    return (time.perf_counter() - start) / iterations, (time.process_time() - start_cpu) / iterations
+    return Timing(
+        wall_s=(time.perf_counter() - start) / iterations,
+        cpu_s=(time.process_time() - start_cpu) / iterations,
+        page_faults=(_minor_page_faults() - start_faults) / iterations,
+    )
 
 
 def rotated(names: list[str], offset: int) -> Iterator[str]:
@@ -360,15 +383,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                 workloads[setting, name].step(mode)()
     synchronize(device)
 
-    seconds: dict[tuple[str, str, str], list[float]] = {(s, m, n): [] for s, m in cases for n in names}
-    cpu_seconds: dict[tuple[str, str, str], list[float]] = {(s, m, n): [] for s, m in cases for n in names}
+    timings: dict[tuple[str, str, str], list[Timing]] = {(s, m, n): [] for s, m in cases for n in names}
     for round_index in range(args.rounds):
         for setting, mode in cases:
             for name in rotated(names, round_index):
                 run = workloads[setting, name].step(mode)
-                wall, cpu = time_iterations(run, args.iterations, device)
-                seconds[setting, mode, name].append(wall)
-                cpu_seconds[setting, mode, name].append(cpu)
+                timings[setting, mode, name].append(time_iterations(run, args.iterations, device))
         if args.verbose:
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
@@ -384,22 +404,21 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     rows = []
     for setting, mode in cases:
         row = {"setting": setting, "mode": mode, "networks": {}}
+        wall = {name: [t.wall_s for t in timings[setting, mode, name]] for name in names}
+        cpu = {name: [t.cpu_s for t in timings[setting, mode, name]] for name in names}
         for name in names:
-            times = seconds[setting, mode, name]
-            median = statistics.median(times)
+            median = statistics.median(wall[name])
             row["networks"][name] = {
-                "seconds_per_iteration": times,
-                "cpu_seconds_per_iteration": cpu_seconds[setting, mode, name],
+                "seconds_per_iteration": wall[name],
+                "cpu_seconds_per_iteration": cpu[name],
+                "page_faults_per_iteration": [t.page_faults for t in timings[setting, mode, name]],
                 "median_s": median,
                 "clips_per_s": args.batch_size / median,
                 "peak_memory_mib": memory[setting, mode, name] / 2**20,
             }
-
         for key, numerator, denominator in RATIOS:
-            row[key] = time_ratios(seconds[setting, mode, numerator], seconds[setting, mode, denominator])
-            row[key]["cpu_time_paired_median"] = time_ratios(
-                cpu_seconds[setting, mode, numerator], cpu_seconds[setting, mode, denominator]
-            )["paired_median"]
+            row[key] = time_ratios(wall[numerator], wall[denominator])
+            row[key]["cpu_time_paired_median"] = time_ratios(cpu[numerator], cpu[denominator])["paired_median"]
         goal = GOALS.get((device.type, mode))
         row["goals"] = {
             "tanet_over_c2d_max": goal,

@@ -51,6 +51,7 @@ def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
         for network in row["networks"].values():
             assert len(network["seconds_per_iteration"]) == 2 and min(network["seconds_per_iteration"]) > 0
             assert len(network["cpu_seconds_per_iteration"]) == 2 and min(network["cpu_seconds_per_iteration"]) > 0
+            assert len(network["page_faults_per_iteration"]) == 2 and min(network["page_faults_per_iteration"]) >= 0
             assert network["clips_per_s"] == pytest.approx(1 / network["median_s"])
             assert network["peak_memory_mib"] >= 0
         tanet, c2d = row["networks"]["tanet"], row["networks"]["c2d"]
