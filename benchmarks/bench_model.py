@@ -158,15 +158,18 @@ def machine_slug(machine: dict) -> str:
 
 def retain_freed_memory() -> bool:
     """
-    Ask glibc's malloc to keep freed memory for reuse: blocks up to 32 MiB come from the heap instead of fresh
-    `mmap`s, and the heap is never trimmed. With glibc's defaults a ResNet-50 forward on 2 × 8 frames takes ~330k
-    page faults (a third of its CPU time goes to the kernel zeroing pages), more or fewer depending on what ran
-    before; retaining memory removes that noise from every network alike. Returns False where not applicable.
+    Ask glibc's malloc to keep freed memory for reuse: every block comes from the heap instead of a fresh `mmap`,
+    and the heap is never trimmed. With glibc's defaults a ResNet-50 forward on 2 × 8 frames takes ~330k page
+    faults (a third of its CPU time goes to the kernel zeroing pages), more or fewer depending on what ran before;
+    retaining memory removes that noise from every network alike. Returns False where not applicable.
     """
+    m_trim_threshold, m_mmap_threshold, m_mmap_max = -1, -3, -4  # <malloc.h>
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-        return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        return all(
+            mallopt(option, value)
+            for option, value in ((m_mmap_threshold, 32 * 2**20), (m_trim_threshold, 2**31 - 1), (m_mmap_max, 0))
+        )
     except (OSError, AttributeError):
         return False
 
