@@ -430,6 +430,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         }
         rows.append(row)
 
+    if hasattr(os, "getloadavg"):
+        machine["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     return {
         "benchmark": "bench_model",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
