@@ -546,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     w = record["workload"]
     print(
         f"{where} · torch {machine['torch']} · batch {w['batch_size']} × {w['num_frames']} × {w['image_size']}² · "
-        f"{w['rounds']} rounds × {w['iterations_per_round']} it · malloc {machine['malloc']} · {record['date']}"
+        f"{w['rounds']} rounds × {w['iterations_per_round']} it · malloc {machine['malloc']} · "
+        f"load {machine.get('load_average_at_start')} → {machine.get('load_average_at_end')} · {record['date']}"
     )
     print(format_table(record))
     print(
