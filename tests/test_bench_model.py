@@ -1,4 +1,4 @@
-"""`benchmarks/bench_model.py` runs end to end on a tiny network and records what it says it records."""
+"""`benchmarks/bench_model.py` and `benchmarks/bench_tam.py` run end to end on tiny inputs and report what they say."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ from pathlib import Path
 import pytest
 import torch
 
-BENCH_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_model.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+MODELING = Path(__file__).resolve().parents[1] / "src" / "tanet_hf" / "modeling_tanet.py"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_model", BENCH_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_script("bench_model")
+    sys.modules.pop("bench_model", None)
 
 
 TINY = [
@@ -94,3 +99,40 @@ def test_bad_arguments_are_rejected_with_the_flag_named(bench, capsys):
         with pytest.raises(SystemExit):
             bench.parse_args(["--device", "cuda"])
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_tam_benchmark_times_every_variant_and_a_baseline_file(capsys):
+    bench_tam = load_script("bench_tam")
+    try:
+        argv = ["--depths", "1", "1", "1", "1", "--image-size", "32", "--num-frames", "4", "--rounds", "1"]
+        assert bench_tam.main([*argv, "--malloc", "default", "--baseline-file", str(MODELING)]) == 0
+    finally:
+        sys.modules.pop("bench_tam", None)
+        sys.modules.pop("tam_baseline", None)
+    printed = capsys.readouterr().out
+    assert printed.startswith("4 TAMs, inputs (8, 64, 8, 8)")  # batch 2 × 4 frames
+    for mode in ("inference", "train"):
+        for variant in [*bench_tam.VARIANTS, "baseline"]:
+            assert f"| {mode} | {variant} |" in printed
+
+
+def test_tam_ablation_variants_compute_the_same_function():
+    """Each ablation removes an optimisation, not the math: all variants give the fast TAM's output and gradient."""
+    bench_tam = load_script("bench_tam")
+    sys.modules.pop("bench_tam", None)
+    from tanet_hf import TANetConfig
+
+    config = TANetConfig(num_frames=4)
+    x = torch.randn(8, 16, 5, 5, dtype=torch.float64).abs()
+    results = {}
+    for name, (cls, implementation) in bench_tam.VARIANTS.items():
+        torch.manual_seed(0)
+        tam = cls(config, 16).double().train()
+        tam.implementation = implementation
+        xi = x.clone().requires_grad_()
+        y = tam(xi)
+        y.square().sum().backward()
+        results[name] = (y.detach(), xi.grad)
+    for name, (y, dx) in results.items():
+        torch.testing.assert_close(y, results["fast"][0], msg=name)
+        torch.testing.assert_close(dx, results["fast"][1], msg=name)
