@@ -26,6 +26,7 @@ import csv
 import json
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -615,9 +616,11 @@ class EpochShuffleSampler(torch.utils.data.Sampler[int]):
         return iter(torch.randperm(self.num_samples, generator=generator).tolist())
 
 
-def _single_thread_worker(worker_id: int) -> None:
-    """DataLoader workers use one intra-op thread each: the processes already run in parallel."""
+def _init_worker(worker_id: int) -> None:
+    """DataLoader workers use one intra-op thread each (the processes already run in parallel) and ignore Ctrl-C,
+    which the training loop handles by saving a resumable checkpoint."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_video_dataloader(
@@ -631,7 +634,7 @@ def make_video_dataloader(
 ) -> torch.utils.data.DataLoader:
     """
     A DataLoader over [`VideoClipDataset`] with an [`EpochShuffleSampler`] and its own generator (so that
-    iterating never consumes the global torch RNG), single-threaded workers and [`collate_video_clips`].
+    iterating never consumes the global torch RNG), single-threaded workers that ignore Ctrl-C, and [`collate_video_clips`].
     """
     return torch.utils.data.DataLoader(
         clips,
@@ -641,7 +644,7 @@ def make_video_dataloader(
         collate_fn=collate_video_clips,
         drop_last=drop_last,
         pin_memory=pin_memory,
-        worker_init_fn=_single_thread_worker if num_workers > 0 else None,
+        worker_init_fn=_init_worker if num_workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=False,
     )

@@ -245,7 +245,7 @@ def generate_synthetic_motion_dataset(
         if overwrite and (root / split).is_dir():
             shutil.rmtree(root / split)
     for split_index, split in enumerate(SPLITS):
-        for label in config.classes:
+        for label in config.classes if counts[split] else []:
             folder = root / split / label
             folder.mkdir(parents=True, exist_ok=True)
             for index in range(counts[split]):

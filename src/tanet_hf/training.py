@@ -203,6 +203,9 @@ class DataArguments:
     num_test_clips: int | None = field(default=None, metadata={"help": "Clips of the multi-view test protocol."})
     test_crop: str | None = field(default=None, metadata={"help": "center, three_crop or ten_crop."})
     test_crop_size: int | None = field(default=None, metadata={"help": "Side of the test crops."})
+    multiscale_scales: list[float] | None = field(
+        default=None, metadata={"help": "Scales of the training multi-scale crop (1 .875 .75 .66)."}
+    )
     do_flip: bool | None = field(default=None, metadata={"help": "Random horizontal flip in training."})
     flip_label_pairs: str | None = field(
         default=None, metadata={"help": 'Classes a flip swaps, "name_a:name_b,name_c:name_d" (or indices).'}
@@ -343,6 +346,11 @@ def release_parameter_groups(
         for name, (lr_mult, decay_mult, params) in groups.items()
         if params
     ]
+
+
+def scaled_learning_rate(base_learning_rate: float, global_batch: int, scale: bool = True) -> float:
+    """The linear scaling rule of the recipes: `base_learning_rate` is meant for a global batch of 64."""
+    return base_learning_rate * (global_batch / 64 if scale else 1.0)
 
 
 def lr_factor(step: int, steps_per_epoch: int, total_steps: int, recipe: dict[str, Any]) -> float:
@@ -503,6 +511,7 @@ def build_processor(
         "num_test_clips",
         "test_crop",
         "test_crop_size",
+        "multiscale_scales",
         "do_flip",
         "decode_backend",
     ):
@@ -819,7 +828,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     global_batch = (
         train_args.per_device_train_batch_size * accelerator.num_processes * train_args.gradient_accumulation_steps
     )
-    learning_rate = recipe["learning_rate"] * (global_batch / 64 if train_args.scale_lr else 1.0)
+    learning_rate = scaled_learning_rate(recipe["learning_rate"], global_batch, train_args.scale_lr)
     optimizer = build_optimizer(model, recipe, learning_rate)
     batches_per_epoch = math.ceil(
         len(train_clips) / (train_args.per_device_train_batch_size * accelerator.num_processes)
@@ -1019,7 +1028,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             ):
                 results = evaluate_model(model, eval_loader, accelerator, f"eval epoch {epoch_done}")
                 summary = {k: results[k] for k in ("top1", "top5", "mean_class_accuracy")}
-                state["log_history"].append({"step": global_step, "epoch": epoch_done, **{f"eval/{k}": v for k, v in summary.items()}})
+                state["log_history"].append(
+                    {"step": global_step, "epoch": epoch_done, **{f"eval/{k}": v for k, v in summary.items()}}
+                )
                 accelerator.log({f"eval/{k}": v for k, v in summary.items()}, step=global_step)
                 if accelerator.is_main_process:
                     logger.info(
@@ -1244,5 +1255,6 @@ __all__ = [
     "resolve_recipe",
     "save_checkpoint",
     "save_confusion_matrix_png",
+    "scaled_learning_rate",
     "train",
 ]

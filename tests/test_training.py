@@ -1,0 +1,397 @@
+"""Training with Accelerate: recipes, parameter groups, metric, loss falls, exact resume, NaN / Ctrl-C handling,
+2-process DDP, the Trainer example, and the synthetic task that separates TANet from C2D."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tanet_hf import TANetConfig, TANetForVideoClassification
+from tanet_hf.synthetic import SyntheticMotionConfig, generate_synthetic_motion_dataset
+from tanet_hf.training import (
+    METRIC_DIR,
+    RECIPES,
+    DataArguments,
+    ModelArguments,
+    TrainArguments,
+    list_checkpoints,
+    load_video_accuracy,
+    lr_factor,
+    release_parameter_groups,
+    resolve_recipe,
+    scaled_learning_rate,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Each `train()` builds its own Accelerator; forget the process-wide state between tests."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """Two classes (approaching / receding), 8 + 2 + 2 videos per class, 32 px, 8 frames."""
+    config = SyntheticMotionConfig(size=32, num_video_frames=8, classes=["approaching", "receding"])
+    return generate_synthetic_motion_dataset(tmp_path_factory.mktemp("tiny") / "data", 8, 2, 2, seed=1, config=config)
+
+
+def _arguments(data_dir: Path, output_dir: Path, **overrides):
+    """Tiny-TANet arguments for the tiny dataset; `overrides` go to whichever dataclass has the field."""
+    model_args = ModelArguments(arch="tiny", num_frames=4)
+    data_args = DataArguments(
+        dataset=str(data_dir), num_workers=0, short_side_size=32, crop_size=32, cache_dir=str(output_dir / "hf_cache")
+    )
+    train_args = TrainArguments(
+        output_dir=str(output_dir),
+        recipe="synthetic",
+        per_device_train_batch_size=4,
+        num_train_epochs=2,
+        report_to="none",
+        logging_steps=1,
+    )
+    for name, value in overrides.items():
+        for args in (model_args, data_args, train_args):
+            if name in {f.name for f in dataclasses.fields(args)}:
+                setattr(args, name, value)
+                break
+        else:
+            raise KeyError(name)
+    return model_args, data_args, train_args
+
+
+def _cli(model_args, data_args, train_args) -> list[str]:
+    flags = []
+    for args in (model_args, data_args, train_args):
+        for f in dataclasses.fields(args):
+            value = getattr(args, f.name)
+            if value is None or value == f.default:
+                continue
+            flags += [f"--{f.name}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return flags
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recipe, parameter groups, schedule, metric
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_recipes_follow_the_paper_and_are_overridable():
+    model_args, data_args, train_args = ModelArguments(), DataArguments(), TrainArguments(recipe="kinetics400")
+    k400 = resolve_recipe(train_args, model_args, data_args)
+    assert (k400["optimizer"], k400["learning_rate"], k400["momentum"], k400["max_grad_norm"]) == (
+        "sgd",
+        0.01,
+        0.9,
+        20.0,
+    )
+    assert (k400["num_train_epochs"], k400["lr_steps"], k400["weight_decay"], k400["dropout"]) == (
+        100,
+        [50, 75, 90],
+        1e-4,
+        0.5,
+    )
+    assert k400["processor_preset"] == "kinetics400" and (k400["linear_lr_mult"], k400["linear_bias_lr_mult"]) == (
+        5.0,
+        10.0,
+    )
+    sthv1 = resolve_recipe(TrainArguments(recipe="sthv1"), model_args, data_args)
+    assert (sthv1["num_train_epochs"], sthv1["lr_steps"], sthv1["weight_decay"], sthv1["dropout"]) == (
+        50,
+        [30, 40, 45],
+        1e-3,
+        0.6,
+    )
+    sthv2 = resolve_recipe(TrainArguments(recipe="sthv2"), model_args, data_args)
+    assert (sthv2["weight_decay"], sthv2["processor_preset"]) == (5e-4, "sthv2")
+    custom = resolve_recipe(
+        TrainArguments(recipe="sthv2", learning_rate=0.02, lr_steps=[10], optimizer="adamw"),
+        ModelArguments(dropout=0.1),
+        data_args,
+    )
+    assert (custom["learning_rate"], custom["lr_steps"], custom["optimizer"], custom["dropout"]) == (
+        0.02,
+        [10],
+        "adamw",
+        0.1,
+    )
+    assert scaled_learning_rate(0.01, 8 * 8) == pytest.approx(0.01)
+    assert (
+        scaled_learning_rate(0.01, 16) == pytest.approx(0.0025) and scaled_learning_rate(0.01, 16, scale=False) == 0.01
+    )
+    with pytest.raises(ValueError, match="recipe='imagenet' is not known"):
+        resolve_recipe(TrainArguments(recipe="imagenet"), model_args, data_args)
+    with pytest.raises(ValueError, match="optimizer='lamb'"):
+        resolve_recipe(TrainArguments(optimizer="lamb"), model_args, data_args)
+
+
+def test_release_parameter_groups():
+    model = TANetForVideoClassification(
+        TANetConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=8, num_frames=4, num_labels=5)
+    )
+    groups = {g["name"]: g for g in release_parameter_groups(model, learning_rate=0.1, weight_decay=1e-4)}
+    assert sorted(groups) == ["conv_weight", "linear_bias", "linear_weight", "norm"]  # no conv biases in TANet
+    ids = {name: {id(p) for p in g["params"]} for name, g in groups.items()}
+    assert sum(len(v) for v in ids.values()) == len(list(model.parameters()))  # every parameter exactly once
+    assert ids["linear_bias"] == {id(model.classifier.bias)}
+    tam_global = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not model.classifier]
+    assert tam_global and all(
+        id(m.weight) in ids["linear_weight"] for m in tam_global
+    )  # TAM's G is lr × 5, as released
+    tam_local = model.tanet.encoder.stages[0].layers[0].tam.L[0]
+    assert isinstance(tam_local, torch.nn.Conv1d) and id(tam_local.weight) in ids["conv_weight"]
+    expected = {"conv_weight": (0.1, 1e-4), "linear_weight": (0.5, 1e-4), "linear_bias": (1.0, 0.0), "norm": (0.1, 0.0)}
+    for name, (lr, decay) in expected.items():
+        assert groups[name]["lr"] == pytest.approx(lr) and groups[name]["weight_decay"] == pytest.approx(decay)
+    with pytest.raises(ValueError, match="Embedding.*no learning-rate policy"):
+        release_parameter_groups(torch.nn.Sequential(torch.nn.Embedding(3, 4)), 0.1, 0.0)
+
+
+def test_step_and_cosine_schedules():
+    k400 = dict(RECIPES["kinetics400"])
+    factors = {epoch: lr_factor(epoch * 10, 10, 1000, k400) for epoch in (0, 49, 50, 74, 75, 90, 99)}
+    assert factors == pytest.approx({0: 1, 49: 1, 50: 0.1, 74: 0.1, 75: 0.01, 90: 0.001, 99: 0.001})
+    assert lr_factor(509, 10, 1000, k400) == pytest.approx(0.1)  # changes at epoch boundaries, as the release
+    cosine = dict(RECIPES["synthetic"], warmup_epochs=1.0)
+    assert lr_factor(0, 10, 100, cosine) == pytest.approx(0.1) and lr_factor(9, 10, 100, cosine) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, cosine) == pytest.approx(0.5) and lr_factor(100, 10, 100, cosine) == pytest.approx(
+        0.0
+    )
+
+
+def test_video_accuracy_metric_loads_offline_by_path():
+    import evaluate
+
+    metric = evaluate.load(str(METRIC_DIR))
+    scores = np.array([[0.1, 0.5, 0.4], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    results = metric.compute(predictions=scores, references=[2, 0, 2, 1], top_k=(1, 2, 5), return_confusion_matrix=True)
+    assert results["top1"] == pytest.approx(0.5)  # rows 1 and 2 right
+    assert results["top2"] == pytest.approx(1.0)  # row 0's 2 is second; row 3's 1 is second
+    assert results["top5"] == pytest.approx(1.0)  # k beyond the class count: every class counts
+    assert results["mean_class_accuracy"] == pytest.approx((1.0 + 0.0 + 0.5) / 3)
+    assert results["confusion_matrix"] == [[1, 0, 0], [1, 0, 0], [0, 1, 1]]
+    with pytest.raises(ValueError, match=r"references must be class indices in \[0, 3\)"):
+        load_video_accuracy().compute(predictions=scores, references=[0, 1, 2, 3])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset, tmp_path):
+    from transformers import AutoModelForVideoClassification, pipeline
+
+    from tanet_hf.hub import check_hub_folder
+
+    args = _arguments(
+        tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_epochs=0.0,
+        multiscale_scales=[1.0], do_flip=False, channels_last=True, gradient_accumulation_steps=2,
+        per_device_train_batch_size=2, eval_every_epochs=4,
+    )  # fmt: skip
+    result = train(*args)
+    losses = [entry["train/loss"] for entry in result.log_history if "train/loss" in entry]
+    assert result.status == "finished" and result.global_step == 16 * 4 and len(losses) == 64
+    assert np.mean(losses[-8:]) < np.mean(losses[:8]) - 0.2, losses  # it learns (memorises the 16 videos)
+    evaluations = [e for e in result.log_history if "eval/top1" in e]
+    assert [e["epoch"] for e in evaluations] == [4, 8, 12, 16]
+    assert (
+        2e-3 < result.log_history[0]["train/lr"] <= 0.04 * 4 / 64
+    )  # lr scaled by the global batch (2 × 2 accumulation)
+
+    out = tmp_path / "run"
+    assert result.model_dir == str(out / "model") and not list(out.glob("**/.tmp-*"))
+    assert {"validation_single_view", "test_multi_view"} <= set(json.loads((out / "eval_results.json").read_text()))
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+    assert (out / "model" / "labels.txt").read_text().split() == ["approaching", "receding"]
+    assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
+    model = AutoModelForVideoClassification.from_pretrained(out / "model")
+    assert model.config.id2label == {0: "approaching", 1: "receding"} and model.config.num_frames == 4
+    classifier = pipeline("video-classification", model=str(out / "model"))
+    video = next((tiny_dataset / "test" / "receding").glob("*.mp4"))
+    predictions = classifier(str(video), top_k=2)
+    assert {p["label"] for p in predictions} == {"approaching", "receding"}
+
+
+def test_resume_is_exact(tiny_dataset, tmp_path):
+    common = dict(dropout=0.5, num_train_epochs=2, gradient_accumulation_steps=2, per_device_train_batch_size=2, eval_every_epochs=0, do_final_eval=False)  # fmt: skip
+    straight = train(*_arguments(tiny_dataset, tmp_path / "straight", num_workers=2, **common))
+    # the same run, stopped mid-epoch after 3 optimizer steps (of 4 per epoch) and continued from "latest"
+    first = train(*_arguments(tiny_dataset, tmp_path / "resumed", stop_after_steps=3, **common))
+    assert first.status == "stopped" and first.global_step == 3
+    state = json.loads((Path(first.checkpoint) / "trainer_state.json").read_text())
+    assert (state["epoch"], state["batch_in_epoch"]) == (0, 6)  # 3 steps × 2 accumulated batches
+    second = train(*_arguments(tiny_dataset, tmp_path / "resumed", resume_from_checkpoint="latest", **common))
+    assert second.status == "finished" and second.global_step == straight.global_step == 8
+    a, b = straight.model.state_dict(), second.model.state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name  # bit-identical weights, BatchNorm statistics included
+    losses = lambda r: [e["train/loss"] for e in r.log_history if "train/loss" in e]  # noqa: E731
+    assert losses(second) == losses(straight)  # the resumed history continues the first part's
+    assert [c.name for c in list_checkpoints(tmp_path / "resumed")] == ["checkpoint-3", "checkpoint-4", "checkpoint-8"]
+
+
+def test_nan_loss_stops_with_the_step_and_a_saved_state(tiny_dataset, tmp_path, monkeypatch):
+    original = TANetForVideoClassification.forward
+    calls = {"n": 0}
+
+    def forward_with_nan(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3 and out.loss is not None:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(TANetForVideoClassification, "forward", forward_with_nan)
+    with pytest.raises(
+        FloatingPointError, match=r"Non-finite loss .* at step 3 \(epoch 0, batch 2\).*nan-checkpoint-2"
+    ):
+        train(*_arguments(tiny_dataset, tmp_path / "nan", eval_every_epochs=0))
+    saved = tmp_path / "nan" / "checkpoints" / "nan-checkpoint-2"
+    assert (saved / "model.safetensors").is_file() and json.loads((saved / "trainer_state.json").read_text())[
+        "global_step"
+    ] == 2
+    assert list_checkpoints(tmp_path / "nan") == []  # "latest" never picks the NaN dump
+
+
+def test_unreadable_training_videos_are_counted_or_fatal(tiny_dataset, tmp_path):
+    import shutil
+
+    from tanet_hf import VideoDecodeError
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    (data / "train" / "approaching" / "approaching_0000.mp4").write_bytes(b"not a video at all")
+    result = train(*_arguments(data, tmp_path / "skip", num_train_epochs=1, eval_every_epochs=0, do_final_eval=False))
+    assert result.status == "finished" and result.skipped_videos == 1
+    assert json.loads((tmp_path / "skip" / "train_results.json").read_text())["skipped_videos"] == 1
+    with pytest.raises(VideoDecodeError, match="approaching_0000.mp4"):
+        train(*_arguments(data, tmp_path / "strict", num_train_epochs=1, strict_videos=True, eval_every_epochs=0))
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+    return env
+
+
+def test_ctrl_c_saves_a_resumable_state(tiny_dataset, tmp_path):
+    out = tmp_path / "interrupted"
+    args = _arguments(
+        tiny_dataset, out, num_train_epochs=300, eval_every_epochs=0, checkpointing_steps=5, num_workers=1
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "examples" / "train.py"), *_cli(*args)],
+        cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 240
+    while not list_checkpoints(out) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    assert list_checkpoints(out), process.communicate()[0][-3000:]
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers included
+    output, _ = process.communicate(timeout=180)
+    assert process.returncode == 0, output[-3000:]
+    summary = json.loads((out / "train_results.json").read_text())
+    assert summary["status"] == "stopped" and 5 <= summary["global_step"] < 600
+    assert "continue with --resume_from_checkpoint latest" in output
+    stopped_at = summary["global_step"]
+    assert list_checkpoints(out)[-1].name == f"checkpoint-{stopped_at}"
+    resumed = train(
+        *_arguments(
+            tiny_dataset,
+            out,
+            num_train_epochs=300,
+            eval_every_epochs=0,
+            resume_from_checkpoint="latest",
+            stop_after_steps=2,
+        )
+    )
+    assert resumed.global_step == stopped_at + 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_process_ddp_on_cpu_keeps_ranks_identical(tiny_dataset, tmp_path):
+    out = tmp_path / "ddp"
+    args = _arguments(tiny_dataset, out, num_train_epochs=2, eval_every_epochs=1, do_final_eval=True)
+    command = [
+        str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        str(REPO / "tests" / "training_rank_script.py"), *_cli(*args),
+    ]  # fmt: skip
+    env = _env() | {"ACCELERATE_USE_CPU": "true"}
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+    assert "2 processes × 4 × 1 accumulation" in completed.stderr
+    rank0, rank1 = (load_file(str(out / "rank_weights" / f"rank{i}.safetensors")) for i in (0, 1))
+    assert rank0.keys() == rank1.keys()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    state = json.loads((list_checkpoints(out)[-1] / "trainer_state.json").read_text())
+    assert state["num_processes"] == 2 and state["global_batch"] == 8 and state["global_step"] == 4  # 16 videos / 8
+    assert (out / "model" / "model.safetensors").is_file()
+
+
+def test_trainer_example_runs(tiny_dataset, tmp_path):
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import finetune_trainer
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    out = tmp_path / "trainer"
+    metrics = finetune_trainer.main(
+        [
+            "--dataset", str(tiny_dataset), "--arch", "tiny", "--num_frames", "4", "--recipe", "synthetic",
+            "--short_side_size", "32", "--crop_size", "32", "--cache_dir", str(tmp_path / "cache"),
+            "--output_dir", str(out), "--max_steps", "4", "--per_device_train_batch_size", "4",
+            "--per_device_eval_batch_size", "4", "--learning_rate", "1e-3", "--eval_strategy", "steps",
+            "--eval_steps", "4", "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true",
+            "--dataloader_num_workers", "1", "--logging_steps", "1",
+        ]
+    )  # fmt: skip
+    assert {"eval_top1", "eval_top5", "eval_mean_class_accuracy", "train_loss"} <= set(metrics)
+    assert 0.0 <= metrics["eval_top1"] <= 1.0
+    assert (out / "model.safetensors").is_file() and (out / "video_preprocessor_config.json").is_file()
+
+
+@pytest.mark.slow
+def test_synthetic_task_separates_tanet_from_c2d(tmp_path):
+    """The paper's claim in miniature: the same network with and without TAM, same data, same recipe."""
+    data = generate_synthetic_motion_dataset(tmp_path / "synthetic", 160, 0, 24, seed=0)
+    accuracy = {}
+    for temporal_module in ("tam", "none"):
+        result = train(
+            ModelArguments(arch="tiny", num_frames=8, temporal_module=temporal_module),
+            DataArguments(dataset=str(data), num_workers=1, cache_dir=str(tmp_path / "cache")),
+            TrainArguments(
+                output_dir=str(tmp_path / temporal_module), recipe="synthetic", per_device_train_batch_size=16,
+                report_to="none", logging_steps=50, eval_every_epochs=0, checkpoint_every_epoch=False,
+            ),
+        )  # fmt: skip
+        accuracy[temporal_module] = result.metrics["test_multi_view"]["top1"]
+    assert accuracy["tam"] >= 0.75 and accuracy["none"] <= 0.4, accuracy
