@@ -38,7 +38,19 @@ def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
     output = tmp_path / "model.json"
     assert (
         bench.main(
-            [*TINY, "--device", "cpu", "--rounds", "2", "--settings", "fp32", "fp32-cl", "--output", str(output)]
+            [
+                *TINY,
+                "--device",
+                "cpu",
+                "--rounds",
+                "2",
+                "--settings",
+                "fp32",
+                "fp32-cl",
+                "bf16",
+                "--output",
+                str(output),
+            ]
         )
         == 0
     )
@@ -50,7 +62,7 @@ def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
     assert record["workload"]["batch_size"] == 1 and record["workload"]["rounds"] == 2
     assert record["fast_vs_reference_max_abs_logit_diff"] < 1e-4
     cases = {(row["setting"], row["mode"]) for row in record["results"]}
-    assert cases == {("fp32", "inference"), ("fp32", "train"), ("fp32-cl", "inference"), ("fp32-cl", "train")}
+    assert cases == {(setting, mode) for setting in ("fp32", "fp32-cl", "bf16") for mode in ("inference", "train")}
     for row in record["results"]:
         assert set(row["networks"]) == {"tanet", "c2d", "tanet-reference"}
         for network in row["networks"].values():
