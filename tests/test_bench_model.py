@@ -36,24 +36,8 @@ TINY = [
 
 def test_benchmark_writes_a_complete_record(bench, tmp_path, capsys):
     output = tmp_path / "model.json"
-    assert (
-        bench.main(
-            [
-                *TINY,
-                "--device",
-                "cpu",
-                "--rounds",
-                "2",
-                "--settings",
-                "fp32",
-                "fp32-cl",
-                "bf16",
-                "--output",
-                str(output),
-            ]
-        )
-        == 0
-    )
+    settings = ["--settings", "fp32", "fp32-cl", "bf16"]
+    assert bench.main([*TINY, "--device", "cpu", "--rounds", "2", *settings, "--output", str(output)]) == 0
     record = json.loads(output.read_text())
 
     assert record["machine"]["device"] == "cpu" and record["machine"]["torch"] == torch.__version__
