@@ -199,6 +199,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 8, codec
         stream = container.add_stream(codec_name, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1  # one encoder thread: the file is a pure function of the frames
         if codec_name == "libx264":
             # one thread: x264 output is then a pure function of the frames (regeneration is bit-identical)
             stream.options = {"crf": "12", "preset": "veryfast", "g": str(fps * 2), "threads": "1"}
