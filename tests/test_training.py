@@ -35,6 +35,7 @@ from tanet_hf.training import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+ARCHITECTURES_TINY = dict(layer_type="basic", hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=16)
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -191,6 +192,42 @@ def test_video_accuracy_metric_loads_offline_by_path():
     assert results["confusion_matrix"] == [[1, 0, 0], [1, 0, 0], [0, 1, 1]]
     with pytest.raises(ValueError, match=r"references must be class indices in \[0, 3\)"):
         load_video_accuracy().compute(predictions=scores, references=[0, 1, 2, 3])
+
+
+def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_path):
+    import torchvision
+
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.training import build_model, build_processor
+
+    resnet18 = torchvision.models.resnet18(num_classes=1000)  # random weights stand in for the ImageNet file
+    torch.save(resnet18.state_dict(), tmp_path / "resnet18.pth")
+    model = build_model(ModelArguments(arch="r18", init_from_imagenet=str(tmp_path / "resnet18.pth")), ["a", "b"], 0.5)
+    assert torch.equal(model.tanet.embedder.convolution.weight, resnet18.conv1.weight)
+    assert torch.equal(model.tanet.encoder.stages[3].layers[1].conv2.weight, resnet18.layer4[1].conv2.weight)
+    assert model.classifier.out_features == 2 and model.config.classifier_dropout == 0.5
+
+    source = TANetForVideoClassification(
+        TANetConfig(**ARCHITECTURES_TINY, num_frames=4, num_labels=3, id2label={0: "x", 1: "y", 2: "z"})
+    )
+    source.save_pretrained(tmp_path / "checkpoint")
+    TANetVideoProcessor(num_frames=4, crop_size=32, short_side_size=32, flip_label_map={0: 1, 1: 0}).save_pretrained(
+        tmp_path / "checkpoint"
+    )
+    args = ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=4)
+    same = build_model(args, ["x", "y", "z"], 0.2)
+    assert torch.equal(same.classifier.weight, source.classifier.weight)  # same labels: the head is kept
+    new = build_model(args, ["cat", "dog"], 0.2)
+    assert new.classifier.out_features == 2 and new.config.id2label == {0: "cat", 1: "dog"}
+    assert torch.equal(new.tanet.embedder.convolution.weight, source.tanet.embedder.convolution.weight)
+    assert float(new.classifier.weight.detach().std()) < 0.01  # a fresh N(0, 0.001) head
+    data_args = DataArguments()
+    kept = build_processor(data_args, RECIPES["synthetic"], 4, ["x", "y", "z"], str(tmp_path / "checkpoint"), False)
+    assert kept.crop_size.height == 32 and kept.flip_label_map == {0: 1, 1: 0}
+    changed = build_processor(data_args, RECIPES["synthetic"], 4, ["cat", "dog"], str(tmp_path / "checkpoint"), True)
+    assert changed.flip_label_map is None  # the old map named the old classes
+    with pytest.raises(ValueError, match="num_frames=4, but --num_frames=8"):
+        build_model(ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=8), ["x"], 0.2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -380,6 +417,10 @@ def test_trainer_example_runs(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("TANET_HF_RUN_SLOW") != "1",
+    reason="trains two models for several minutes on 2 cores; run with TANET_HF_RUN_SLOW=1 (scripts/demo.sh shows the same)",
+)
 def test_synthetic_task_separates_tanet_from_c2d(tmp_path):
     """The paper's claim in miniature: the same network with and without TAM, same data, same recipe."""
     data = generate_synthetic_motion_dataset(tmp_path / "synthetic", 160, 0, 24, seed=0)

@@ -502,8 +502,11 @@ def build_processor(
     init_from: str | None,
     labels_changed: bool,
 ) -> TANetVideoProcessor:
-    """The video processor: the checkpoint's (fine-tuning), else the recipe's preset / settings, with overrides."""
-    overrides: dict[str, Any] = dict(recipe.get("processor_overrides") or {})
+    """
+    The video processor: the checkpoint's when fine-tuning (unless `processor_preset` is given), else the recipe's
+    preset and settings; the processor flags of `data_args` override either.
+    """
+    overrides: dict[str, Any] = {}
     for name in (
         "sampling",
         "short_side_size",
@@ -531,6 +534,7 @@ def build_processor(
         if saved is not None:
             settings = {k: v for k, v in saved.items() if k in TANetVideoProcessor.valid_kwargs.__annotations__}
             return TANetVideoProcessor(**{**settings, **overrides, "num_frames": num_frames})
+    overrides = {**(recipe.get("processor_overrides") or {}), **overrides}
     preset = recipe["processor_preset"]
     if preset is not None:
         return TANetVideoProcessor.from_preset(preset, num_frames=num_frames, **overrides)
