@@ -6,7 +6,8 @@
 #   bash scripts/demo.sh                 # about 5 minutes on 2 CPU cores once .venv/ exists
 #   DEMO_DIR=/tmp/demo bash scripts/demo.sh
 #
-# Knobs (environment): DEMO_DIR (demo_output), EPOCHS (training epochs), SEED (0), WORKERS (DataLoader workers).
+# Knobs (environment): DEMO_DIR (demo_output), EPOCHS (default: the synthetic recipe's 4), SEED (0),
+# WORKERS (DataLoader workers, 1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,7 +16,6 @@ bash scripts/setup_venv.sh test,torchcodec
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export HF_DATASETS_CACHE="${DEMO_DIR:-demo_output}/hf_datasets_cache"
 demo="${DEMO_DIR:-demo_output}"
-epochs="${EPOCHS:-12}"
 seed="${SEED:-0}"
 workers="${WORKERS:-1}"
 start=$SECONDS
@@ -29,7 +29,7 @@ for model in tanet c2d; do
   .venv/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
     examples/train.py \
     --dataset "$demo/data" --recipe synthetic --arch tiny --num_frames 8 --temporal_module "$module" \
-    --per_device_train_batch_size 16 --num_train_epochs "$epochs" --seed "$seed" --num_workers "$workers" \
+    --per_device_train_batch_size 16 ${EPOCHS:+--num_train_epochs "$EPOCHS"} --seed "$seed" --num_workers "$workers" \
     --output_dir "$demo/$model" --logging_steps 40 --report_to tensorboard --run_name "$model"
 done
 

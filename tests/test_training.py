@@ -423,7 +423,7 @@ def test_trainer_example_runs(tiny_dataset, tmp_path):
 )
 def test_synthetic_task_separates_tanet_from_c2d(tmp_path):
     """The paper's claim in miniature: the same network with and without TAM, same data, same recipe."""
-    data = generate_synthetic_motion_dataset(tmp_path / "synthetic", 160, 0, 24, seed=0)
+    data = generate_synthetic_motion_dataset(tmp_path / "synthetic", 400, 0, 24, seed=0)  # 1600 + 96 videos
     accuracy = {}
     for temporal_module in ("tam", "none"):
         result = train(
@@ -435,4 +435,4 @@ def test_synthetic_task_separates_tanet_from_c2d(tmp_path):
             ),
         )  # fmt: skip
         accuracy[temporal_module] = result.metrics["test_multi_view"]["top1"]
-    assert accuracy["tam"] >= 0.75 and accuracy["none"] <= 0.4, accuracy
+    assert accuracy["tam"] >= 0.8 and accuracy["none"] <= 0.4, accuracy  # chance is 0.25
