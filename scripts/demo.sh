@@ -39,6 +39,7 @@ import json
 import sys
 from pathlib import Path
 
+import tanet_hf  # noqa: F401  (registers TANet with transformers' Auto classes and the pipeline)
 from transformers import pipeline
 
 demo = Path(sys.argv[1])
