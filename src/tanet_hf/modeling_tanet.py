@@ -20,6 +20,10 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
 from .configuration_tanet import TANetConfig
+from .tam_cpu_kernel import aggregate as fused_aggregate
+from .tam_cpu_kernel import aggregate_ as fused_aggregate_
+from .tam_cpu_kernel import correlate as fused_correlate
+from .tam_cpu_kernel import relu_and_spatial_sum_ as fused_relu_and_spatial_sum_
 
 
 @dataclass
@@ -126,6 +130,15 @@ def _shift_correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: i
     return grad_weights
 
 
+def _aggregate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """[`_shift_accumulate`] through the fused CPU kernel where it applies (not differentiable), else in PyTorch."""
+    if not torch.is_grad_enabled() or not (clips.requires_grad or weights.requires_grad):
+        fused = fused_aggregate(clips, weights)
+        if fused is not None:
+            return fused
+    return _shift_accumulate(clips, weights)
+
+
 class TANetTemporalAggregation(torch.autograd.Function):
     """
     TAM's temporal aggregation `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` with a hand-written backward.
@@ -141,7 +154,7 @@ class TANetTemporalAggregation(torch.autograd.Function):
 
     @staticmethod
     def forward(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return _shift_accumulate(clips, weights)
+        return _aggregate(clips, weights)
 
     @staticmethod
     def setup_context(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
@@ -154,7 +167,9 @@ class TANetTemporalAggregation(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_clips = TANetTemporalAggregation.apply(grad_out, _transpose_shift_weights(weights))
         if ctx.needs_input_grad[1]:
-            grad_weights = _shift_correlate(grad_out, clips, weights.shape[2])
+            grad_weights = None if torch.is_grad_enabled() else fused_correlate(grad_out, clips, weights.shape[2])
+            if grad_weights is None:  # no fused kernel here, or double backward (needs the differentiable form)
+                grad_weights = _shift_correlate(grad_out, clips, weights.shape[2])
         return grad_clips, grad_weights
 
 
@@ -215,14 +230,26 @@ class TANetTemporalAdaptiveModule(nn.Module):
                 nn.Sigmoid(),
             )
 
-    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
-        """`hidden_state`: `(B*T, C, H, W)`, frames of a clip contiguous. Returns the same shape."""
+    def forward(
+        self, hidden_state: torch.Tensor, inplace: bool = False, spatial_sum: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """
+        Args:
+            hidden_state: `(B*T, C, H, W)`, frames of a clip contiguous.
+            inplace: the caller no longer needs `hidden_state` (as `nn.ReLU(inplace=True)`): where no graph is
+                recorded, the fused CPU kernel may then write the output over it.
+            spatial_sum: `(B, T, C)`, `hidden_state`'s sums over `H, W` when the caller already has them (the fused
+                ReLU computes them); not differentiated through.
+
+        Returns:
+            `(B*T, C, H, W)`.
+        """
         frames_and_batch, channels, height, width = hidden_state.shape
         clips = hidden_state.view(-1, self.num_frames, channels, height, width)  # (B, T, C, H, W)
         if self.implementation == "reference":
             out = self._reference(clips)
         else:
-            out = self._fast(clips)
+            out = self._fast(clips, inplace=inplace, spatial_sum=spatial_sum)
         return out.view(frames_and_batch, channels, height, width)
 
     def _global_kernel(self, squeezed: torch.Tensor) -> torch.Tensor:
@@ -266,10 +293,14 @@ class TANetTemporalAdaptiveModule(nn.Module):
         windows = F.pad(importance, (0, 0, pad, pad)).unfold(1, kernel_size, 1)  # (B, T, C, K) = V[t + k - p]
         return windows.transpose(2, 3) * kernel_bkc
 
-    def _fast(self, clips: torch.Tensor) -> torch.Tensor:
+    def _fast(
+        self, clips: torch.Tensor, inplace: bool = False, spatial_sum: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """`clips` `(B, T, C, H, W)` → `(B, T, C, H, W)` in the same memory format."""
         height, width = clips.shape[-2:]
-        squeezed = clips.sum(dim=(3, 4)) / (height * width)  # (B, T, C)
+        if spatial_sum is None:
+            spatial_sum = clips.sum(dim=(3, 4))
+        squeezed = spatial_sum / (height * width)  # (B, T, C)
         importance = self._local_importance(squeezed) if self.L is not None else None  # V: (B, T, C)
         if self.G is None:  # local branch only: Y = V ⊙ X
             return clips * importance[..., None, None].to(clips.dtype)
@@ -277,7 +308,9 @@ class TANetTemporalAdaptiveModule(nn.Module):
         weights = self._position_weights(kernel, importance).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
             return TANetTemporalAggregation.apply(clips, weights)
-        return _shift_accumulate(clips, weights)  # no graph to record: skip the autograd.Function machinery
+        # no graph to record: skip the autograd.Function machinery, and overwrite the input where allowed
+        overwritten = fused_aggregate_(clips, weights) if inplace else None
+        return overwritten if overwritten is not None else _aggregate(clips, weights)
 
     def _reference(self, clips: torch.Tensor) -> torch.Tensor:
         """The release's formulation: permute to `(B, C, T, H, W)`, scale, grouped `conv2d`, permute back."""
@@ -349,8 +382,26 @@ class TANetBlock(GradientCheckpointingLayer):
         self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
 
     def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
-        """Apply TAM if this block carries it at `position`; otherwise pass `hidden_state` through."""
-        return self.tam(hidden_state) if self.tam_position == position else hidden_state
+        """Apply TAM if this block carries it at `position`; otherwise pass `hidden_state` through. Inside the
+        block (every position but `a`, whose input is also the shortcut's) TAM may overwrite its input."""
+        if self.tam_position != position:
+            return hidden_state
+        return self.tam(hidden_state, inplace=position != "a")
+
+    def _activation_then_tam(self, position: str, pre_activation: torch.Tensor) -> torch.Tensor:
+        """
+        `_tam_at(position, relu(pre_activation))`. Where TAM sits at `position` and no graph is recorded, the fused
+        CPU kernel rectifies `pre_activation` in place and computes TAM's squeeze in the same pass over memory.
+        """
+        tam = self.tam if self.tam_position == position else None
+        if tam is not None and tam.implementation == "fast" and isinstance(self.activation, nn.ReLU):
+            if not (torch.is_grad_enabled() and pre_activation.requires_grad):
+                frames_and_batch, channels, height, width = pre_activation.shape
+                clips = pre_activation.view(-1, tam.num_frames, channels, height, width)
+                spatial_sum = fused_relu_and_spatial_sum_(clips)
+                if spatial_sum is not None:
+                    return tam(pre_activation, inplace=True, spatial_sum=spatial_sum)
+        return self._tam_at(position, self.activation(pre_activation))
 
 
 class TANetBottleNeckLayer(TANetBlock):
@@ -371,15 +422,15 @@ class TANetBottleNeckLayer(TANetBlock):
         self.bn2 = nn.BatchNorm2d(mid_channels)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.activation = nn.ReLU()
+        self.activation = nn.ReLU(inplace=True)  # on fresh tensors only, as torchvision
         tam_channels = {"a": in_channels, "b": mid_channels, "c": mid_channels, "d": out_channels}
         self._build_shortcut_and_tam(config, in_channels, out_channels, stride, use_tam, tam_channels)
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._tam_at("b", self.activation(self.bn1(self.conv1(out))))
-        out = self._tam_at("c", self.activation(self.bn2(self.conv2(out))))
+        out = self._activation_then_tam("b", self.bn1(self.conv1(out)))
+        out = self._activation_then_tam("c", self.bn2(self.conv2(out)))
         out = self._tam_at("d", self.bn3(self.conv3(out)))
         return self.activation(out + residual)
 
@@ -398,14 +449,14 @@ class TANetBasicLayer(TANetBlock):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.activation = nn.ReLU()
+        self.activation = nn.ReLU(inplace=True)
         tam_channels = {"a": in_channels, "b": out_channels, "c": out_channels}
         self._build_shortcut_and_tam(config, in_channels, out_channels, stride, use_tam, tam_channels)
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._tam_at("b", self.activation(self.bn1(self.conv1(out))))
+        out = self._activation_then_tam("b", self.bn1(self.conv1(out)))
         out = self._tam_at("c", self.bn2(self.conv2(out)))
         return self.activation(out + residual)
 

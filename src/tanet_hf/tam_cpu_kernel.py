@@ -1,0 +1,420 @@
+# Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
+"""
+A fused CPU kernel for TAM's temporal aggregation, compiled on first use, with the pure-PyTorch path as fallback.
+
+TAM's aggregation `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` is memory-bound. In eager PyTorch it takes one
+multiply and `K - 1` in-place `addcmul_` (every element of `X` read `K` times from memory and `Y` written `K`
+times), and the gradient of `W` one product and one spatial reduction per tap. The C functions below do each in a
+single pass over memory: for every `(b, t, c)` row (or `(b, t, h, w)` pixel in channels-last) the `K` source rows
+are read once and the output written once; the `K` dot products of the weight gradient share one read of `dY`.
+
+The source is compiled with the system C compiler (`$CC`, else `cc`/`gcc`) into a shared library cached under
+`$TANET_HF_CACHE` (default `~/.cache/tanet_hf`) and loaded with `ctypes`: no torch headers, so compiling takes well
+under a second, and the library uses the OpenMP runtime that PyTorch already loaded (the same thread pool, sized
+by `torch.get_num_threads()`). Where no compiler is found, compiling fails, or `TANET_HF_CPU_KERNEL=0` is set,
+[`aggregate`] and [`correlate`] return `None` and the caller uses its PyTorch formulation; the kernel is also
+skipped while `torch.compile`/`torch.export` trace and for anything but float32/float64 CPU tensors in the
+contiguous or channels-last layout. `tests/test_tam_fast_paths.py` compares both paths.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+
+logger = logging.getLogger(__name__)
+
+_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+
+/* Layouts: "nchw" is X[b][t][c][s] (s = h * W + w, the contiguous (B*T, C, H, W) tensor), "nhwc" is X[b][t][s][c]
+   (channels-last). Weights W[b][t][k][c]. Taps outside [0, T) are zero padding. */
+
+#define DEFINE_KERNELS(scalar, suffix)                                                                            \
+void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restrict w, scalar *restrict y,        \
+                                 int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
+    const int64_t p = K / 2, rows = B * T * C;                                                                  \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
+    for (int64_t row = 0; row < rows; ++row) {                                                                  \
+        const int64_t c = row % C, bt = row / C, t = bt % T, b = bt / T;                                        \
+        scalar *restrict out = y + row * S;                                                                     \
+        int first = 1;                                                                                          \
+        for (int64_t k = 0; k < K; ++k) {                                                                       \
+            const int64_t src = t + k - p;                                                                      \
+            if (src < 0 || src >= T) continue;                                                                  \
+            const scalar scale = w[((b * T + t) * K + k) * C + c];                                              \
+            const scalar *restrict in = x + ((b * T + src) * C + c) * S;                                        \
+            if (first) { for (int64_t s = 0; s < S; ++s) out[s] = scale * in[s]; first = 0; }                 \
+            else { for (int64_t s = 0; s < S; ++s) out[s] += scale * in[s]; }                                  \
+        }                                                                                                       \
+        if (first) memset(out, 0, (size_t)S * sizeof(scalar));                                                  \
+    }                                                                                                           \
+}                                                                                                               \
+void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restrict w, scalar *restrict y,        \
+                                 int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
+    const int64_t p = K / 2, pixels = B * T * S;                                                                \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
+    for (int64_t pixel = 0; pixel < pixels; ++pixel) {                                                          \
+        const int64_t s = pixel % S, bt = pixel / S, t = bt % T, b = bt / T;                                    \
+        scalar *restrict out = y + pixel * C;                                                                   \
+        int first = 1;                                                                                          \
+        for (int64_t k = 0; k < K; ++k) {                                                                       \
+            const int64_t src = t + k - p;                                                                      \
+            if (src < 0 || src >= T) continue;                                                                  \
+            const scalar *restrict scale = w + ((b * T + t) * K + k) * C;                                       \
+            const scalar *restrict in = x + ((b * T + src) * S + s) * C;                                        \
+            if (first) { for (int64_t c = 0; c < C; ++c) out[c] = scale[c] * in[c]; first = 0; }              \
+            else { for (int64_t c = 0; c < C; ++c) out[c] += scale[c] * in[c]; }                               \
+        }                                                                                                       \
+        if (first) memset(out, 0, (size_t)C * sizeof(scalar));                                                  \
+    }                                                                                                           \
+}                                                                                                               \
+/* In place: X[b][t] <- sum_k W[b][t][k] * X_old[b][t+k-p], walking t upwards and keeping the p previous original
+   rows of each (b, c) (or (b, s) pixel) in a ring buffer: one read and one write of X, no output allocation. */ \
+void tam_aggregate_inplace_nchw_##suffix(scalar *restrict x, const scalar *restrict w,                          \
+                                         int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) { \
+    const int64_t p = K / 2, pairs = B * C;                                                                     \
+    _Pragma("omp parallel num_threads(threads)")                                                                \
+    {                                                                                                           \
+        scalar *ring = (scalar *)malloc((size_t)(p + 1) * (size_t)S * sizeof(scalar));                          \
+        _Pragma("omp for schedule(static)")                                                                     \
+        for (int64_t pair = 0; pair < pairs; ++pair) {                                                          \
+            const int64_t c = pair % C, b = pair / C;                                                           \
+            for (int64_t t = 0; t < T; ++t) {                                                                   \
+                scalar *restrict row = x + ((b * T + t) * C + c) * S;                                           \
+                scalar *restrict keep = ring + (t % (p + 1)) * S; /* X_old[t], needed by rows t+1 .. t+p */     \
+                memcpy(keep, row, (size_t)S * sizeof(scalar));                                                  \
+                int first = 1;                                                                                  \
+                for (int64_t k = 0; k < K; ++k) {                                                               \
+                    const int64_t src = t + k - p;                                                             \
+                    if (src < 0 || src >= T) continue;                                                          \
+                    const scalar scale = w[((b * T + t) * K + k) * C + c];                                      \
+                    const scalar *restrict in = src <= t ? ring + (src % (p + 1)) * S                           \
+                                                         : x + ((b * T + src) * C + c) * S;                     \
+                    if (first) { for (int64_t s = 0; s < S; ++s) row[s] = scale * in[s]; first = 0; }          \
+                    else { for (int64_t s = 0; s < S; ++s) row[s] += scale * in[s]; }                          \
+                }                                                                                               \
+                if (first) memset(row, 0, (size_t)S * sizeof(scalar));                                          \
+            }                                                                                                   \
+        }                                                                                                       \
+        free(ring);                                                                                             \
+    }                                                                                                           \
+}                                                                                                               \
+void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restrict w,                          \
+                                         int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) { \
+    const int64_t p = K / 2, pairs = B * S;                                                                     \
+    _Pragma("omp parallel num_threads(threads)")                                                                \
+    {                                                                                                           \
+        scalar *ring = (scalar *)malloc((size_t)(p + 1) * (size_t)C * sizeof(scalar));                          \
+        _Pragma("omp for schedule(static)")                                                                     \
+        for (int64_t pair = 0; pair < pairs; ++pair) {                                                          \
+            const int64_t s = pair % S, b = pair / S;                                                           \
+            for (int64_t t = 0; t < T; ++t) {                                                                   \
+                scalar *restrict row = x + ((b * T + t) * S + s) * C;                                           \
+                scalar *restrict keep = ring + (t % (p + 1)) * C;                                               \
+                memcpy(keep, row, (size_t)C * sizeof(scalar));                                                  \
+                int first = 1;                                                                                  \
+                for (int64_t k = 0; k < K; ++k) {                                                               \
+                    const int64_t src = t + k - p;                                                             \
+                    if (src < 0 || src >= T) continue;                                                          \
+                    const scalar *restrict scale = w + ((b * T + t) * K + k) * C;                               \
+                    const scalar *restrict in = src <= t ? ring + (src % (p + 1)) * C                           \
+                                                         : x + ((b * T + src) * S + s) * C;                     \
+                    if (first) { for (int64_t c = 0; c < C; ++c) row[c] = scale[c] * in[c]; first = 0; }      \
+                    else { for (int64_t c = 0; c < C; ++c) row[c] += scale[c] * in[c]; }                       \
+                }                                                                                               \
+                if (first) memset(row, 0, (size_t)C * sizeof(scalar));                                          \
+            }                                                                                                   \
+        }                                                                                                       \
+        free(ring);                                                                                             \
+    }                                                                                                           \
+}                                                                                                               \
+/* In place: X <- max(X, 0), and sums[b][t][c] = sum_s X[b][t][c][s] of the result (TAM's squeeze, fused into the  \
+   ReLU that precedes it: the squeeze then costs no pass over memory of its own). */                            \
+void tam_relu_sum_nchw_##suffix(scalar *restrict x, scalar *restrict sums, int64_t rows, int64_t S, int threads) { \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
+    for (int64_t row = 0; row < rows; ++row) {                                                                  \
+        scalar *restrict values = x + row * S;                                                                  \
+        scalar acc = 0;                                                                                         \
+        _Pragma("omp simd reduction(+:acc)")                                                                    \
+        for (int64_t s = 0; s < S; ++s) { const scalar v = values[s] < 0 ? 0 : values[s]; /* NaN stays NaN */ values[s] = v; acc += v; } \
+        sums[row] = acc;                                                                                        \
+    }                                                                                                           \
+}                                                                                                               \
+void tam_relu_sum_nhwc_##suffix(scalar *restrict x, scalar *restrict sums, int64_t frames, int64_t S, int64_t C, \
+                                int threads) {                                                                  \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
+    for (int64_t frame = 0; frame < frames; ++frame) {                                                          \
+        scalar *restrict acc = sums + frame * C;                                                                \
+        for (int64_t c = 0; c < C; ++c) acc[c] = 0;                                                             \
+        for (int64_t s = 0; s < S; ++s) {                                                                       \
+            scalar *restrict values = x + (frame * S + s) * C;                                                  \
+            for (int64_t c = 0; c < C; ++c) { const scalar v = values[c] < 0 ? 0 : values[c]; /* NaN stays NaN */ values[c] = v; acc[c] += v; } \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+/* dW[b][t][k][c] = sum_s dY[b][t][c][s] * X[b][t+k-p][c][s] */                                                 \
+void tam_correlate_nchw_##suffix(const scalar *restrict dy, const scalar *restrict x, scalar *restrict dw,      \
+                                 int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
+    const int64_t p = K / 2, rows = B * T * C;                                                                  \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
+    for (int64_t row = 0; row < rows; ++row) {                                                                  \
+        const int64_t c = row % C, bt = row / C, t = bt % T, b = bt / T;                                        \
+        const scalar *restrict grad = dy + row * S;                                                             \
+        for (int64_t k = 0; k < K; ++k) {                                                                       \
+            const int64_t src = t + k - p;                                                                      \
+            scalar acc = 0;                                                                                     \
+            if (src >= 0 && src < T) {                                                                          \
+                const scalar *restrict in = x + ((b * T + src) * C + c) * S;                                    \
+                _Pragma("omp simd reduction(+:acc)")                                                            \
+                for (int64_t s = 0; s < S; ++s) acc += grad[s] * in[s];                                         \
+            }                                                                                                   \
+            dw[((b * T + t) * K + k) * C + c] = acc;                                                            \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+void tam_correlate_nhwc_##suffix(const scalar *restrict dy, const scalar *restrict x, scalar *restrict dw,      \
+                                 int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
+    const int64_t p = K / 2, block = 64, blocks = (C + block - 1) / block, tasks = B * T * blocks;              \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
+    for (int64_t task = 0; task < tasks; ++task) {                                                              \
+        const int64_t cb = task % blocks, bt = task / blocks, t = bt % T, b = bt / T;                           \
+        const int64_t c0 = cb * block, c1 = c0 + block < C ? c0 + block : C;                                    \
+        for (int64_t k = 0; k < K; ++k) {                                                                       \
+            scalar *restrict acc = dw + ((b * T + t) * K + k) * C;                                              \
+            for (int64_t c = c0; c < c1; ++c) acc[c] = 0;                                                       \
+            const int64_t src = t + k - p;                                                                      \
+            if (src < 0 || src >= T) continue;                                                                  \
+            for (int64_t s = 0; s < S; ++s) {                                                                   \
+                const scalar *restrict grad = dy + ((b * T + t) * S + s) * C;                                   \
+                const scalar *restrict in = x + ((b * T + src) * S + s) * C;                                    \
+                for (int64_t c = c0; c < c1; ++c) acc[c] += grad[c] * in[c];                                    \
+            }                                                                                                   \
+        }                                                                                                       \
+    }                                                                                                           \
+}
+
+DEFINE_KERNELS(float, f32)
+DEFINE_KERNELS(double, f64)
+"""
+
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c99", "-fno-math-errno"]
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_library: ctypes.CDLL | None = None
+_load_attempted = False
+_load_lock = threading.Lock()
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("TANET_HF_CACHE"):
+        return Path(os.environ["TANET_HF_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tanet_hf"
+
+
+def _compiler() -> str | None:
+    for candidate in (os.environ.get("CC"), "cc", "gcc"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+def _cpu_signature() -> str:
+    """What `-march=native` depends on: the CPU model and its feature flags (Linux), else the platform string."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        lines = [line for line in info.splitlines() if line.startswith(("model name", "flags"))][:2]
+        return "\n".join(lines)
+    except OSError:
+        return platform.platform() + platform.processor()
+
+
+def _compile(compiler: str) -> Path:
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
+    key = hashlib.sha256("\0".join([_SOURCE, " ".join(_FLAGS), version, _cpu_signature()]).encode()).hexdigest()
+    target = _cache_dir() / "kernels" / f"tam_cpu_{key[:20]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        source = Path(work) / "tam_cpu.c"
+        source.write_text(_SOURCE)
+        built = Path(work) / target.name
+        result = subprocess.run([compiler, *_FLAGS, str(source), "-o", str(built)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {result.stderr.strip()[-2000:]}")
+        os.replace(built, target)  # atomic: concurrent processes (DDP ranks) never load a half-written file
+    return target
+
+
+def _load() -> ctypes.CDLL | None:
+    global _library, _load_attempted
+    if _load_attempted:
+        return _library
+    with _load_lock:
+        if _load_attempted:
+            return _library
+        try:
+            compiler = _compiler()
+            if compiler is None:
+                raise RuntimeError("no C compiler found ($CC, cc, gcc)")
+            library = ctypes.CDLL(str(_compile(compiler)))
+            arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 5 + [ctypes.c_int]
+            for layout in ("nchw", "nhwc"):
+                for suffix in _SUFFIX.values():
+                    for name in ("aggregate", "correlate"):
+                        function = getattr(library, f"tam_{name}_{layout}_{suffix}")
+                        function.argtypes, function.restype = arguments, None
+                    function = getattr(library, f"tam_aggregate_inplace_{layout}_{suffix}")
+                    function.argtypes, function.restype = arguments[1:], None
+                    function = getattr(library, f"tam_relu_sum_{layout}_{suffix}")
+                    sizes = [ctypes.c_int64] * (2 if layout == "nchw" else 3)
+                    function.argtypes, function.restype = [ctypes.c_void_p] * 2 + sizes + [ctypes.c_int], None
+            _library = library
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            logger.warning("TAM's fused CPU kernel is unavailable (%s); using the PyTorch formulation.", error)
+        _load_attempted = True
+    return _library
+
+
+def is_available() -> bool:
+    """Whether the fused CPU kernel is compiled and enabled (compiles it on the first call)."""
+    return os.environ.get("TANET_HF_CPU_KERNEL", "1") != "0" and _load() is not None
+
+
+def _layout(tensor: torch.Tensor) -> str | None:
+    """`"nchw"` or `"nhwc"` for a `(B, T, C, H, W)` tensor whose `(B*T, C, H, W)` view is contiguous or
+    channels-last (dense, no gaps); `None` for anything else."""
+    batch, num_frames, channels, height, width = tensor.shape
+    if tensor.is_contiguous():
+        return "nchw"
+    expected = (num_frames * height * width * channels, height * width * channels, 1, width * channels, channels)
+    if all(stride == want or size == 1 for stride, want, size in zip(tensor.stride(), expected, tensor.shape)):
+        return "nhwc"
+    return None
+
+
+def _kernel_for(name: str, *tensors: torch.Tensor) -> tuple[ctypes._CFuncPtr, str] | None:
+    """The C function for these `(B, T, C, H, W)` tensors, or `None` when the PyTorch path must be used."""
+    first = tensors[0]
+    if (
+        first.device.type != "cpu"
+        or first.dtype not in _SUFFIX
+        or any(t.dtype != first.dtype or t.device != first.device or t.shape != first.shape for t in tensors)
+        or first.numel() == 0
+        or torch.compiler.is_compiling()
+        or torch.jit.is_scripting()
+        or not is_available()
+    ):
+        return None
+    layout = _layout(first)
+    if layout is None or any(_layout(t) != layout for t in tensors[1:]):
+        return None
+    return getattr(_library, f"tam_{name}_{layout}_{_SUFFIX[first.dtype]}"), layout
+
+
+def aggregate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | None:
+    """
+    `Y[:, t] = Σ_k weights[:, t, k] ⊙ clips[:, t + k - p]` in one pass, or `None` where the kernel does not apply.
+
+    Args:
+        clips: `(B, T, C, H, W)` float32/float64 CPU tensor, contiguous or channels-last (as a `(B*T, C, H, W)` view).
+        weights: `(B, T, K, C)` of the same dtype.
+
+    Returns:
+        `(B, T, C, H, W)` in the memory format of `clips` (not differentiable: call it under `no_grad` or from an
+        `autograd.Function`).
+    """
+    found = _kernel_for("aggregate", clips)
+    if found is None or weights.dtype != clips.dtype:
+        return None
+    function, _ = found
+    batch, num_frames, channels, height, width = clips.shape
+    weights = weights.contiguous()
+    out = torch.empty_like(clips)  # preserves the strides of a dense `clips`
+    function(
+        clips.data_ptr(), weights.data_ptr(), out.data_ptr(),
+        batch, num_frames, channels, height * width, weights.shape[2], torch.get_num_threads(),
+    )  # fmt: skip
+    return out
+
+
+def correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: int) -> torch.Tensor | None:
+    """
+    `dW[b, t, k, c] = Σ_{h,w} grad_out[b, t, c] ⊙ clips[b, t + k - p, c]` in one pass over `grad_out`, or `None`.
+
+    Args:
+        grad_out, clips: `(B, T, C, H, W)`, same dtype and layout (contiguous or channels-last).
+        kernel_size: K.
+
+    Returns:
+        `(B, T, K, C)` (not differentiable).
+    """
+    found = _kernel_for("correlate", grad_out, clips)
+    if found is None:
+        return None
+    function, _ = found
+    batch, num_frames, channels, height, width = clips.shape
+    grad_weights = clips.new_empty(batch, num_frames, kernel_size, channels)
+    function(
+        grad_out.data_ptr(), clips.data_ptr(), grad_weights.data_ptr(),
+        batch, num_frames, channels, height * width, kernel_size, torch.get_num_threads(),
+    )  # fmt: skip
+    return grad_weights
+
+
+def aggregate_(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | None:
+    """
+    In-place [`aggregate`]: overwrites `clips` `(B, T, C, H, W)` with the aggregation and returns it, or returns
+    `None` (and leaves `clips` untouched) where the kernel does not apply. One read and one write of `clips` and no
+    output allocation; for inference, where nothing else needs the input any more.
+    """
+    found = _kernel_for("aggregate_inplace", clips)
+    if found is None or weights.dtype != clips.dtype:
+        return None
+    function, _ = found
+    batch, num_frames, channels, height, width = clips.shape
+    weights = weights.contiguous()
+    function(
+        clips.data_ptr(), weights.data_ptr(),
+        batch, num_frames, channels, height * width, weights.shape[2], torch.get_num_threads(),
+    )  # fmt: skip
+    return clips
+
+
+def relu_and_spatial_sum_(hidden_state: torch.Tensor) -> torch.Tensor | None:
+    """
+    In-place ReLU that also returns the spatial sums of its result (TAM's squeeze), or `None` (and leaves the
+    input untouched) where the kernel does not apply.
+
+    Args:
+        hidden_state: `(B, T, C, H, W)`, overwritten with `max(hidden_state, 0)`.
+
+    Returns:
+        `(B, T, C)`: `Σ_{h,w}` of the rectified values.
+    """
+    found = _kernel_for("relu_sum", hidden_state)
+    if found is None:
+        return None
+    function, layout = found
+    batch, num_frames, channels, height, width = hidden_state.shape
+    sums = hidden_state.new_empty(batch, num_frames, channels)
+    if layout == "nchw":
+        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames * channels, height * width,
+                 torch.get_num_threads())  # fmt: skip
+    else:
+        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames, height * width, channels,
+                 torch.get_num_threads())  # fmt: skip
+    return sums
