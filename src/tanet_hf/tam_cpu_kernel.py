@@ -32,7 +32,6 @@ from pathlib import Path
 
 import torch
 
-
 logger = logging.getLogger(__name__)
 
 _SOURCE = r"""
