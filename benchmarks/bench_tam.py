@@ -80,7 +80,7 @@ VARIANTS: dict[str, tuple[type[TANetTemporalAdaptiveModule], str]] = {  # name â
 
 def load_baseline(path: Path) -> type[torch.nn.Module]:
     """`TANetTemporalAdaptiveModule` of another version of `modeling_tanet.py` (its relative imports made absolute)."""
-    source = path.read_text().replace("from .configuration_tanet", "from tanet_hf.configuration_tanet")
+    source = path.read_text().replace("from .", "from tanet_hf.")
     module = types.ModuleType("tam_baseline")
     module.__file__ = str(path)
     sys.modules[module.__name__] = module  # dataclasses look their module up while it executes
