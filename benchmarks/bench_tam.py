@@ -36,7 +36,7 @@ from tanet_hf.modeling_tanet import TANetTemporalAggregation, _shift_accumulate
 class WithoutCustomBackward(TANetTemporalAdaptiveModule):
     """Fast TAM with autograd through the in-place `addcmul_` accumulation instead of the custom backward."""
 
-    def _fast(self, clips: torch.Tensor) -> torch.Tensor:
+    def _fast(self, clips: torch.Tensor, **_ignored) -> torch.Tensor:
         height, width = clips.shape[-2:]
         squeezed = clips.sum(dim=(3, 4)) / (height * width)
         weights = self._position_weights(self._global_kernel(squeezed), self._local_importance(squeezed))
@@ -46,7 +46,7 @@ class WithoutCustomBackward(TANetTemporalAdaptiveModule):
 class WithMeanSqueeze(TANetTemporalAdaptiveModule):
     """Fast TAM squeezing with `mean` (whose backward materialises a full-size division) instead of `sum / HW`."""
 
-    def _fast(self, clips: torch.Tensor) -> torch.Tensor:
+    def _fast(self, clips: torch.Tensor, **_ignored) -> torch.Tensor:
         squeezed = clips.mean(dim=(3, 4))
         weights = self._position_weights(self._global_kernel(squeezed), self._local_importance(squeezed))
         return TANetTemporalAggregation.apply(clips, weights.to(clips.dtype))
