@@ -40,10 +40,13 @@ _SOURCE = r"""
 #include <stdlib.h>
 
 /* Layouts: "nchw" is X[b][t][c][s] (s = h * W + w, the contiguous (B*T, C, H, W) tensor), "nhwc" is X[b][t][s][c]
-   (channels-last). Weights W[b][t][k][c]. Taps outside [0, T) are zero padding. */
+   (channels-last). Weights W[b][t][k][c]. Taps outside [0, T) are zero padding. The aggregation optionally adds a
+   per-(b, t, c) `bias` and then zeroes where `mask` <= 0 (NULL: neither): with the transposed weights, the squeeze's
+   gradient as bias and the ReLU output as mask, that is TAM's input gradient through the ReLU before it, in one pass. */
 
 #define DEFINE_KERNELS(scalar, suffix)                                                                            \
-void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restrict w, scalar *restrict y,        \
+void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restrict w, const scalar *restrict bias, \
+                                 const scalar *restrict mask, scalar *restrict y,                               \
                                  int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
     const int64_t p = K / 2, rows = B * T * C;                                                                  \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
@@ -60,9 +63,13 @@ void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restric
             else { for (int64_t s = 0; s < S; ++s) out[s] += scale * in[s]; }                                  \
         }                                                                                                       \
         if (first) memset(out, 0, (size_t)S * sizeof(scalar));                                                  \
+        if (bias) { const scalar shift = bias[row]; for (int64_t s = 0; s < S; ++s) out[s] += shift; }          \
+        if (mask) { const scalar *restrict m = mask + row * S;                                                  \
+                    for (int64_t s = 0; s < S; ++s) out[s] = m[s] > 0 ? out[s] : 0; }                          \
     }                                                                                                           \
 }                                                                                                               \
-void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restrict w, scalar *restrict y,        \
+void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restrict w, const scalar *restrict bias, \
+                                 const scalar *restrict mask, scalar *restrict y,                               \
                                  int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
     const int64_t p = K / 2, pixels = B * T * S;                                                                \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
@@ -79,6 +86,9 @@ void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restric
             else { for (int64_t c = 0; c < C; ++c) out[c] += scale[c] * in[c]; }                               \
         }                                                                                                       \
         if (first) memset(out, 0, (size_t)C * sizeof(scalar));                                                  \
+        if (bias) { const scalar *restrict shift = bias + bt * C; for (int64_t c = 0; c < C; ++c) out[c] += shift[c]; } \
+        if (mask) { const scalar *restrict m = mask + pixel * C;                                                \
+                    for (int64_t c = 0; c < C; ++c) out[c] = m[c] > 0 ? out[c] : 0; }                          \
     }                                                                                                           \
 }                                                                                                               \
 /* In place: X[b][t] <- sum_k W[b][t][k] * X_old[b][t+k-p], walking t upwards and keeping the p previous original
@@ -273,9 +283,10 @@ def _load() -> ctypes.CDLL | None:
             arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 5 + [ctypes.c_int]
             for layout in ("nchw", "nhwc"):
                 for suffix in _SUFFIX.values():
-                    for name in ("aggregate", "correlate"):
-                        function = getattr(library, f"tam_{name}_{layout}_{suffix}")
-                        function.argtypes, function.restype = arguments, None
+                    function = getattr(library, f"tam_aggregate_{layout}_{suffix}")
+                    function.argtypes, function.restype = [ctypes.c_void_p] * 2 + arguments, None
+                    function = getattr(library, f"tam_correlate_{layout}_{suffix}")
+                    function.argtypes, function.restype = arguments, None
                     function = getattr(library, f"tam_aggregate_inplace_{layout}_{suffix}")
                     function.argtypes, function.restype = arguments[1:], None
                     function = getattr(library, f"tam_relu_sum_{layout}_{suffix}")
@@ -324,30 +335,45 @@ def _kernel_for(name: str, *tensors: torch.Tensor) -> tuple[ctypes._CFuncPtr, st
     return getattr(_library, f"tam_{name}_{layout}_{_SUFFIX[first.dtype]}"), layout
 
 
-def aggregate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | None:
+def aggregate(
+    clips: torch.Tensor,
+    weights: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor | None:
     """
     `Y[:, t] = Σ_k weights[:, t, k] ⊙ clips[:, t + k - p]` in one pass, or `None` where the kernel does not apply.
 
     Args:
         clips: `(B, T, C, H, W)` float32/float64 CPU tensor, contiguous or channels-last (as a `(B*T, C, H, W)` view).
         weights: `(B, T, K, C)` of the same dtype.
+        bias: optional `(B, T, C)` added to every pixel of its `(b, t, c)` plane after the sum.
+        mask: optional tensor like `clips`; the output is zeroed where `mask <= 0` (after the bias): the ReLU
+            backward when `mask` is the ReLU's output.
 
     Returns:
         `(B, T, C, H, W)` in the memory format of `clips` (not differentiable: call it under `no_grad` or from an
         `autograd.Function`).
     """
-    found = _kernel_for("aggregate", clips)
-    if found is None or weights.dtype != clips.dtype:
+    found = _kernel_for("aggregate", clips) if mask is None else _kernel_for("aggregate", clips, mask)
+    if found is None or weights.dtype != clips.dtype or (bias is not None and bias.dtype != clips.dtype):
         return None
     function, _ = found
     batch, num_frames, channels, height, width = clips.shape
     weights = weights.contiguous()
+    bias = bias.contiguous() if bias is not None else None
     out = torch.empty_like(clips)  # preserves the strides of a dense `clips`
     function(
-        clips.data_ptr(), weights.data_ptr(), out.data_ptr(),
+        clips.data_ptr(), weights.data_ptr(), bias.data_ptr() if bias is not None else None,
+        mask.data_ptr() if mask is not None else None, out.data_ptr(),
         batch, num_frames, channels, height * width, weights.shape[2], torch.get_num_threads(),
     )  # fmt: skip
     return out
+
+
+def supports(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels apply to these `(B, T, C, H, W)` tensors (dtype, device, layout, tracing, availability)."""
+    return _kernel_for("aggregate", *tensors) is not None
 
 
 def correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: int) -> torch.Tensor | None:
