@@ -87,7 +87,9 @@ def _load_pickled_checkpoint(path: Path) -> object:
             "accepted; re-save just the state_dict from a trusted environment if you trust this file."
         ) from error
     except (RuntimeError, OSError, EOFError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error}).") from error
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error})."
+        ) from error
 
 
 def read_state_dict(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -177,8 +179,14 @@ _TORCHVISION_TO_TANET: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^conv1\.weight$"), "embedder.convolution.weight"),
     (re.compile(r"^bn1\.(.*)$"), "embedder.normalization.{0}"),
     (re.compile(r"^layer(\d+)\.(\d+)\.(conv\d|bn\d)\.(.*)$"), "encoder.stages.{stage}.layers.{1}.{2}.{3}"),
-    (re.compile(r"^layer(\d+)\.(\d+)\.downsample\.0\.(.*)$"), "encoder.stages.{stage}.layers.{1}.shortcut.convolution.{2}"),
-    (re.compile(r"^layer(\d+)\.(\d+)\.downsample\.1\.(.*)$"), "encoder.stages.{stage}.layers.{1}.shortcut.normalization.{2}"),
+    (
+        re.compile(r"^layer(\d+)\.(\d+)\.downsample\.0\.(.*)$"),
+        "encoder.stages.{stage}.layers.{1}.shortcut.convolution.{2}",
+    ),
+    (
+        re.compile(r"^layer(\d+)\.(\d+)\.downsample\.1\.(.*)$"),
+        "encoder.stages.{stage}.layers.{1}.shortcut.normalization.{2}",
+    ),
     (re.compile(r"^layer(\d+)\.(\d+)\.tam\.([GL]\.\d+\..*)$"), "encoder.stages.{stage}.layers.{1}.tam.{2}"),
 ]
 
@@ -223,8 +231,14 @@ _TANET_TO_TORCHVISION: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^classifier\.(.*)$"), r"fc.\1"),
     (re.compile(r"^(?:tanet\.)?embedder\.convolution\.(.*)$"), r"conv1.\1"),
     (re.compile(r"^(?:tanet\.)?embedder\.normalization\.(.*)$"), r"bn1.\1"),
-    (re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.convolution\.(.*)$"), r"{0}.\2.downsample.0.\3"),
-    (re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.normalization\.(.*)$"), r"{0}.\2.downsample.1.\3"),
+    (
+        re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.convolution\.(.*)$"),
+        r"{0}.\2.downsample.0.\3",
+    ),
+    (
+        re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.normalization\.(.*)$"),
+        r"{0}.\2.downsample.1.\3",
+    ),
     (re.compile(r"^(?:tanet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)$"), r"{0}.\2.\3"),
 ]
 _TORCHVISION_TO_SOURCE: dict[str, list[tuple[re.Pattern, str]]] = {
@@ -344,7 +358,9 @@ def infer_config_kwargs(tensors: Mapping[str, torch.Tensor], num_frames: int | N
         if match:
             blocks.setdefault(int(match.group(1)), {}).setdefault(int(match.group(2)), set()).add(match.group(3))
     if not blocks or sorted(blocks) != list(range(len(blocks))):
-        raise CheckpointError(f"the checkpoint's stages are not numbered 1..N: found layer indices {sorted(i + 1 for i in blocks)}.")
+        raise CheckpointError(
+            f"the checkpoint's stages are not numbered 1..N: found layer indices {sorted(i + 1 for i in blocks)}."
+        )
     depths = []
     for stage, layers in sorted(blocks.items()):
         if sorted(layers) != list(range(len(layers))):
@@ -390,7 +406,9 @@ def infer_config_kwargs(tensors: Mapping[str, torch.Tensor], num_frames: int | N
         g_out = get(first + "tam.G.3.weight")  # [K, αT]
         frames, hidden = int(g_in.shape[1]), int(g_in.shape[0])
         if hidden % frames:
-            raise CheckpointError(f"{first}tam.G.0.weight has shape {tuple(g_in.shape)}: αT={hidden} is not a multiple of T={frames}.")
+            raise CheckpointError(
+                f"{first}tam.G.0.weight has shape {tuple(g_in.shape)}: αT={hidden} is not a multiple of T={frames}."
+            )
         if num_frames is not None and num_frames != frames:
             raise CheckpointError(
                 f"num_frames={num_frames} was requested but the checkpoint's TAM was trained for T={frames} "
@@ -403,7 +421,9 @@ def infer_config_kwargs(tensors: Mapping[str, torch.Tensor], num_frames: int | N
         l_in = get(first + "tam.L.0.weight")  # [C/β, C, k]
         reduced, channels, local_kernel = (int(s) for s in l_in.shape)
         if channels % reduced:
-            raise CheckpointError(f"{first}tam.L.0.weight has shape {tuple(l_in.shape)}: C={channels} is not a multiple of C/β={reduced}.")
+            raise CheckpointError(
+                f"{first}tam.L.0.weight has shape {tuple(l_in.shape)}: C={channels} is not a multiple of C/β={reduced}."
+            )
         kwargs.update(tam_beta=channels // reduced, tam_local_kernel_size=local_kernel)
         conv1 = get(first + "conv1.weight")
         if channels == conv1.shape[0]:
@@ -413,7 +433,9 @@ def infer_config_kwargs(tensors: Mapping[str, torch.Tensor], num_frames: int | N
         elif bottleneck and channels == get(first + "conv3.weight").shape[0]:
             kwargs["tam_position"] = "d"
         else:
-            raise CheckpointError(f"{first}tam.L.0.weight expects {channels} channels, which matches no position in the block.")
+            raise CheckpointError(
+                f"{first}tam.L.0.weight expects {channels} channels, which matches no position in the block."
+            )
     return kwargs
 
 
@@ -509,7 +531,9 @@ def resolve_labels(labels: str | os.PathLike | list[str] | None, num_labels: int
         else:
             names = [line.strip() for line in text.splitlines() if line.strip()]
     if len(names) != num_labels:
-        raise ValueError(f"labels {what} hold {len(names)} class names but the checkpoint's classifier has {num_labels} classes.")
+        raise ValueError(
+            f"labels {what} hold {len(names)} class names but the checkpoint's classifier has {num_labels} classes."
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"labels {what} contain duplicate class names.")
     return names
@@ -604,14 +628,20 @@ def convert_checkpoint(
     except CheckpointError as error:
         raise CheckpointError(f"{checkpoint_path}: {error}") from error
     if "num_labels" not in kwargs:
-        raise CheckpointError(f"{checkpoint_path}: no classifier ({'new_fc' if source == 'release' else 'cls_head.fc_cls'}.weight) in the checkpoint.")
+        raise CheckpointError(
+            f"{checkpoint_path}: no classifier ({'new_fc' if source == 'release' else 'cls_head.fc_cls'}.weight) in the checkpoint."
+        )
     names = resolve_labels(labels, kwargs["num_labels"], source)
     label_set = str(labels) if isinstance(labels, str) and labels in LABEL_SETS else None
 
     entry = PUBLISHED_CHECKPOINTS.get(published) if published else None
     if published and entry is None:
-        raise ValueError(f"published={published!r} is not a known checkpoint; expected one of {list(PUBLISHED_CHECKPOINTS)}.")
-    dataset = preset or (entry.dataset if entry else label_set) or ("kinetics400" if kwargs["num_labels"] == 400 else None)
+        raise ValueError(
+            f"published={published!r} is not a known checkpoint; expected one of {list(PUBLISHED_CHECKPOINTS)}."
+        )
+    dataset = (
+        preset or (entry.dataset if entry else label_set) or ("kinetics400" if kwargs["num_labels"] == 400 else None)
+    )
     if dataset is None:
         raise ValueError(
             f"cannot tell the test protocol of a {kwargs['num_labels']}-class checkpoint; pass labels= or "
@@ -643,7 +673,9 @@ def convert_checkpoint(
     if report.mismatched:
         problems.append(f"shape mismatches ({len(report.mismatched)}): {'; '.join(report.mismatched)}")
     if problems:
-        raise CheckpointError(f"{checkpoint_path} does not match the {source} TANet layout it looks like:\n- " + "\n- ".join(problems))
+        raise CheckpointError(
+            f"{checkpoint_path} does not match the {source} TANet layout it looks like:\n- " + "\n- ".join(problems)
+        )
     model.load_state_dict(to_load, strict=False)
     for name in report.filled:
         logger.info("%s: filled absent %s with 0", checkpoint_path, name)
@@ -659,9 +691,14 @@ def convert_checkpoint(
         else "mmaction2 (`backbone.…block.convN.{conv,bn}`, `tam.G/L`, `cls_head.fc_cls`)"
     )
     if command is None:
-        command = shlex.join(["tanet-hf", "convert", checkpoint_path.name, output_dir.name] + (["--labels", str(labels)] if isinstance(labels, (str, os.PathLike)) else []))
+        command = shlex.join(
+            ["tanet-hf", "convert", checkpoint_path.name, output_dir.name]
+            + (["--labels", str(labels)] if isinstance(labels, (str, os.PathLike)) else [])
+        )
     conversion = ConversionInfo(checkpoint_path.name, sha256_of_file(checkpoint_path), layout, command)
-    card = build_model_card(config, repo_id, checkpoint=entry, conversion=conversion, dataset=dataset, image_mean=image_mean)
+    card = build_model_card(
+        config, repo_id, checkpoint=entry, conversion=conversion, dataset=dataset, image_mean=image_mean
+    )
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".partial", dir=output_dir.parent))
@@ -682,8 +719,13 @@ def convert_checkpoint(
         raise
     logger.info(
         "converted %s (%s layout%s, T=%d, %d classes, %d tensors) → %s",
-        checkpoint_path, source, ", older key names" if legacy else "", config.num_frames, config.num_labels,
-        len(report.loaded), output_dir,
+        checkpoint_path,
+        source,
+        ", older key names" if legacy else "",
+        config.num_frames,
+        config.num_labels,
+        len(report.loaded),
+        output_dir,
     )
     return output_dir
 
@@ -761,7 +803,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=LABEL_SETS, help="Video-processor test protocol (default: from --labels).")
     parser.add_argument("--num-frames", type=int, help="Frames per clip, only for checkpoints without TAM (C2D).")
     parser.add_argument("--repo-id", help="Hub id used in the model card (default: tanet-hf/<name>).")
-    parser.add_argument("--published", help="Registry name of the published checkpoint (default: matched automatically).")
+    parser.add_argument(
+        "--published", help="Registry name of the published checkpoint (default: matched automatically)."
+    )
     parser.add_argument("--overwrite", action="store_true", help="Replace OUTPUT_DIR if it exists.")
 
 

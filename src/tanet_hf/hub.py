@@ -49,9 +49,13 @@ def check_hub_folder(folder: str | os.PathLike) -> list[str]:
         auto_map = json.loads((folder / config_name).read_text(encoding="utf-8")).get("auto_map") or {}
         absent = [name for name in classes if name not in auto_map]
         if absent:
-            raise ValueError(f"{folder / config_name} has no auto_map entry for {absent}: it would not load as remote code.")
+            raise ValueError(
+                f"{folder / config_name} has no auto_map entry for {absent}: it would not load as remote code."
+            )
         for reference in auto_map.values():
-            module = (reference[0] if isinstance(reference, (list, tuple)) else reference).split("--")[-1].rsplit(".", 1)[0]
+            module = (
+                (reference[0] if isinstance(reference, (list, tuple)) else reference).split("--")[-1].rsplit(".", 1)[0]
+            )
             if not (folder / f"{module}.py").is_file():
                 raise FileNotFoundError(f"{config_name} names remote code {module}.py, which is not in {folder}.")
     return sorted(

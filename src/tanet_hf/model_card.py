@@ -207,27 +207,57 @@ PUBLISHED_CHECKPOINTS: dict[str, PublishedCheckpoint] = {
     checkpoint.name: checkpoint
     for checkpoint in (
         _release(
-            "tanet-r50-kinetics400-8f", "kinetics400", 8, 76.1, 92.3, _K400_RELEASE,
+            "tanet-r50-kinetics400-8f",
+            "kinetics400",
+            8,
+            76.1,
+            92.3,
+            _K400_RELEASE,
             "https://drive.google.com/drive/folders/1sFfmP3yrfc7IzRshEELOby7-aEoymIFL",
         ),
         _release(
-            "tanet-r50-kinetics400-16f", "kinetics400", 16, 76.9, 92.9, _K400_RELEASE,
+            "tanet-r50-kinetics400-16f",
+            "kinetics400",
+            16,
+            76.9,
+            92.9,
+            _K400_RELEASE,
             "https://drive.google.com/drive/folders/1nCefjTSPm0Q67e2oSHAhYQgofcim9jOe",
         ),
         _release(
-            "tanet-r50-sthv1-8f", "sthv1", 8, 46.5, 75.8, _STHV1_RELEASE,
+            "tanet-r50-sthv1-8f",
+            "sthv1",
+            8,
+            46.5,
+            75.8,
+            _STHV1_RELEASE,
             "https://drive.google.com/drive/folders/1XX5CNDvckaV7d9EH24SXmQsMT7s_a3Zm",
         ),
         _release(
-            "tanet-r50-sthv1-16f", "sthv1", 16, 47.6, 77.7, _STHV1_RELEASE,
+            "tanet-r50-sthv1-16f",
+            "sthv1",
+            16,
+            47.6,
+            77.7,
+            _STHV1_RELEASE,
             "https://drive.google.com/drive/folders/1wPbID2bVETG91SxpDURI_GeAOn8sqCda",
         ),
         _release(
-            "tanet-r50-sthv2-8f", "sthv2", 8, 62.7, 88.0, _STHV2_RELEASE,
+            "tanet-r50-sthv2-8f",
+            "sthv2",
+            8,
+            62.7,
+            88.0,
+            _STHV2_RELEASE,
             "https://drive.google.com/drive/folders/1dNxo2F4yiREfq4FdFAaSzPZbtYz8qrq7",
         ),
         _release(
-            "tanet-r50-sthv2-16f", "sthv2", 16, 64.6, 89.5, _STHV2_RELEASE,
+            "tanet-r50-sthv2-16f",
+            "sthv2",
+            16,
+            64.6,
+            89.5,
+            _STHV2_RELEASE,
             "https://drive.google.com/drive/folders/1dr5MEJKVEL_xVFrrHDzPOmdV_xZHX2Py",
         ),
         PublishedCheckpoint(
@@ -250,7 +280,9 @@ PUBLISHED_CHECKPOINTS: dict[str, PublishedCheckpoint] = {
             dataset="sthv1",
             num_frames=8,
             results=(
-                ReportedResult(46.98, 75.75, _STHV1_MMACTION2_EFFICIENT, _MMACTION2_RESULTS, MMACTION2_ZOO, "efficient"),
+                ReportedResult(
+                    46.98, 75.75, _STHV1_MMACTION2_EFFICIENT, _MMACTION2_RESULTS, MMACTION2_ZOO, "efficient"
+                ),
                 ReportedResult(49.71, 77.43, _STHV1_MMACTION2_ACCURATE, _MMACTION2_RESULTS, MMACTION2_ZOO, "accurate"),
             ),
             download_url=f"{_MMA}/tanet_imagenet-pretrained-r50_8xb8-1x1x8-50e_sthv1-rgb/"
@@ -266,7 +298,9 @@ PUBLISHED_CHECKPOINTS: dict[str, PublishedCheckpoint] = {
             dataset="sthv1",
             num_frames=16,
             results=(
-                ReportedResult(48.24, 78.16, _STHV1_MMACTION2_EFFICIENT, _MMACTION2_RESULTS, MMACTION2_ZOO, "efficient"),
+                ReportedResult(
+                    48.24, 78.16, _STHV1_MMACTION2_EFFICIENT, _MMACTION2_RESULTS, MMACTION2_ZOO, "efficient"
+                ),
                 ReportedResult(50.95, 79.28, _STHV1_MMACTION2_ACCURATE, _MMACTION2_RESULTS, MMACTION2_ZOO, "accurate"),
             ),
             download_url=f"{_MMA}/tanet_imagenet-pretrained-r50_8xb6-1x1x16-50e_sthv1-rgb/"
@@ -280,7 +314,9 @@ PUBLISHED_CHECKPOINTS: dict[str, PublishedCheckpoint] = {
 }
 
 
-def find_published_checkpoint(source: str, dataset: str | None, num_frames: int, num_labels: int) -> PublishedCheckpoint | None:
+def find_published_checkpoint(
+    source: str, dataset: str | None, num_frames: int, num_labels: int
+) -> PublishedCheckpoint | None:
     """The registry entry with this source, dataset, frame count and class count, if exactly one matches."""
     matches = [
         c
@@ -341,7 +377,9 @@ def _architecture_name(config: TANetConfig) -> str:
         ("basic", (2, 2, 2, 2)): "R18",
         ("basic", (3, 4, 6, 3)): "R34",
     }
-    standard_widths = list(config.hidden_sizes) == [64 * (4 if config.layer_type == "bottleneck" else 1) * 2**i for i in range(4)]
+    standard_widths = list(config.hidden_sizes) == [
+        64 * (4 if config.layer_type == "bottleneck" else 1) * 2**i for i in range(4)
+    ]
     depth = names.get((config.layer_type, tuple(config.depths))) if standard_widths else None
     depth = depth or f"ResNet(depths={list(config.depths)}, widths={list(config.hidden_sizes)})"
     family = "TANet" if config.temporal_module == "tam" else "C2D"
@@ -354,7 +392,10 @@ def _eval_results(checkpoint: PublishedCheckpoint) -> list[EvalResult]:
     for result in checkpoint.results:
         protocol = result.protocol.describe(checkpoint.num_frames)
         suffix = f" ({result.note})" if result.note else ""
-        for metric_type, name, value in (("accuracy", "Top-1 accuracy", result.top1), ("top_5_accuracy", "Top-5 accuracy", result.top5)):
+        for metric_type, name, value in (
+            ("accuracy", "Top-1 accuracy", result.top1),
+            ("top_5_accuracy", "Top-5 accuracy", result.top5),
+        ):
             results.append(
                 EvalResult(
                     task_type="video-classification",
@@ -449,8 +490,10 @@ def build_model_card(
     ]
     for size, macs in sorted(measured.macs_per_view.items()):
         lines.append(f"| GMACs per view, {num_frames} × {size}² (measured) | {_format_gmacs(macs)} |")
-    fusion_text = "mean of the views' logits" if config.view_fusion == "logits" else "log of the mean of the views' softmax"
-    lines += [f"| multi-view fusion | {fusion_text} (`view_fusion=\"{config.view_fusion}\"`) |", ""]
+    fusion_text = (
+        "mean of the views' logits" if config.view_fusion == "logits" else "log of the mean of the views' softmax"
+    )
+    lines += [f'| multi-view fusion | {fusion_text} (`view_fusion="{config.view_fusion}"`) |', ""]
     lines += [
         "Parameters and GMACs are measured by `tanet_hf` (`model.num_parameters()`, `tanet_hf.flops.count_macs`: "
         "multiply-accumulates of convolutions, linear layers and TAM's aggregation).",
@@ -493,7 +536,7 @@ def build_model_card(
         'print(classifier("video.mp4", top_k=5))',
         "```",
         "",
-        f"With the model and the video processor; `mode=\"test\"` gives the published test views{example_views}, "
+        f'With the model and the video processor; `mode="test"` gives the published test views{example_views}, '
         "which the model fuses itself:",
         "",
         "```python",
@@ -592,7 +635,9 @@ def build_model_card(
 
 def published_config(checkpoint: PublishedCheckpoint) -> TANetConfig:
     """The `TANetConfig` a published checkpoint converts to (ResNet-50, its frames, classes and view fusion)."""
-    return TANetConfig(num_frames=checkpoint.num_frames, num_labels=checkpoint.num_labels, view_fusion=checkpoint.view_fusion)
+    return TANetConfig(
+        num_frames=checkpoint.num_frames, num_labels=checkpoint.num_labels, view_fusion=checkpoint.view_fusion
+    )
 
 
 def write_model_cards(output_dir: str | os.PathLike = "model_cards", namespace: str = DEFAULT_NAMESPACE) -> list[Path]:
@@ -611,7 +656,9 @@ def write_model_cards(output_dir: str | os.PathLike = "model_cards", namespace: 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="model_cards", help="Folder for the cards (default: model_cards).")
     parser.add_argument(
-        "--namespace", default=DEFAULT_NAMESPACE, help=f"Hub namespace used in the usage snippets (default: {DEFAULT_NAMESPACE})."
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"Hub namespace used in the usage snippets (default: {DEFAULT_NAMESPACE}).",
     )
 
 

@@ -25,6 +25,7 @@ from .tam_cpu_kernel import aggregate_ as fused_aggregate_
 from .tam_cpu_kernel import correlate as fused_correlate
 from .tam_cpu_kernel import relu_and_spatial_sum_ as fused_relu_and_spatial_sum_
 from .tam_cpu_kernel import supports as fused_kernel_supports
+from .tam_cpu_kernel import tam_inference_ as fused_tam_inference_
 
 
 @dataclass
@@ -394,6 +395,8 @@ class TANetTemporalAdaptiveModule(nn.Module):
         if torch.is_grad_enabled() and (pre_activation.requires_grad or parameters):
             out, _ = TANetRectifiedTemporalAdaptation.apply(pre_activation, self, *parameters)
             return out
+        if fused_tam_inference_(clips, self.G, self.L, self.kernel_size, self.local_first):
+            return pre_activation  # the whole TAM in one call (eval-mode BatchNorm)
         spatial_sum = fused_relu_and_spatial_sum_(clips)  # one pass: ReLU in place + TAM's squeeze
         weights = self._weights_from_squeeze(spatial_sum / (height * width)).to(clips.dtype)
         fused_aggregate_(clips, weights)  # one pass: the aggregation over the ReLU output, in place

@@ -93,8 +93,8 @@ void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restric
 }                                                                                                               \
 /* In place: X[b][t] <- sum_k W[b][t][k] * X_old[b][t+k-p], walking t upwards and keeping the p previous original
    rows of each (b, c) (or (b, s) pixel) in a ring buffer: one read and one write of X, no output allocation. */ \
-void tam_aggregate_inplace_nchw_##suffix(scalar *restrict x, const scalar *restrict w,                          \
-                                         int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) { \
+void tam_aggregate_inplace_nchw_##suffix(scalar *restrict x, const scalar *restrict w, int64_t B, int64_t T,    \
+                                         int64_t C, int64_t S, int64_t K, int rectify, int threads) {          \
     const int64_t p = K / 2, pairs = B * C;                                                                     \
     _Pragma("omp parallel num_threads(threads)")                                                                \
     {                                                                                                           \
@@ -105,7 +105,8 @@ void tam_aggregate_inplace_nchw_##suffix(scalar *restrict x, const scalar *restr
             for (int64_t t = 0; t < T; ++t) {                                                                   \
                 scalar *restrict row = x + ((b * T + t) * C + c) * S;                                           \
                 scalar *restrict keep = ring + (t % (p + 1)) * S; /* X_old[t], needed by rows t+1 .. t+p */     \
-                memcpy(keep, row, (size_t)S * sizeof(scalar));                                                  \
+                if (rectify) { for (int64_t s = 0; s < S; ++s) keep[s] = row[s] < 0 ? 0 : row[s]; }            \
+                else memcpy(keep, row, (size_t)S * sizeof(scalar));                                            \
                 int first = 1;                                                                                  \
                 for (int64_t k = 0; k < K; ++k) {                                                               \
                     const int64_t src = t + k - p;                                                             \
@@ -113,7 +114,11 @@ void tam_aggregate_inplace_nchw_##suffix(scalar *restrict x, const scalar *restr
                     const scalar scale = w[((b * T + t) * K + k) * C + c];                                      \
                     const scalar *restrict in = src <= t ? ring + (src % (p + 1)) * S                           \
                                                          : x + ((b * T + src) * C + c) * S;                     \
-                    if (first) { for (int64_t s = 0; s < S; ++s) row[s] = scale * in[s]; first = 0; }          \
+                    if (rectify && src > t) { /* a later frame, not yet rectified in memory */                  \
+                        if (first) { for (int64_t s = 0; s < S; ++s) row[s] = scale * (in[s] < 0 ? 0 : in[s]); }  \
+                        else { for (int64_t s = 0; s < S; ++s) row[s] += scale * (in[s] < 0 ? 0 : in[s]); }       \
+                        first = 0;                                                                              \
+                    } else if (first) { for (int64_t s = 0; s < S; ++s) row[s] = scale * in[s]; first = 0; }   \
                     else { for (int64_t s = 0; s < S; ++s) row[s] += scale * in[s]; }                          \
                 }                                                                                               \
                 if (first) memset(row, 0, (size_t)S * sizeof(scalar));                                          \
@@ -122,8 +127,8 @@ void tam_aggregate_inplace_nchw_##suffix(scalar *restrict x, const scalar *restr
         free(ring);                                                                                             \
     }                                                                                                           \
 }                                                                                                               \
-void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restrict w,                          \
-                                         int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) { \
+void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restrict w, int64_t B, int64_t T,    \
+                                         int64_t C, int64_t S, int64_t K, int rectify, int threads) {          \
     const int64_t p = K / 2, pairs = B * S;                                                                     \
     _Pragma("omp parallel num_threads(threads)")                                                                \
     {                                                                                                           \
@@ -134,7 +139,8 @@ void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restr
             for (int64_t t = 0; t < T; ++t) {                                                                   \
                 scalar *restrict row = x + ((b * T + t) * S + s) * C;                                           \
                 scalar *restrict keep = ring + (t % (p + 1)) * C;                                               \
-                memcpy(keep, row, (size_t)C * sizeof(scalar));                                                  \
+                if (rectify) { for (int64_t c = 0; c < C; ++c) keep[c] = row[c] < 0 ? 0 : row[c]; }            \
+                else memcpy(keep, row, (size_t)C * sizeof(scalar));                                            \
                 int first = 1;                                                                                  \
                 for (int64_t k = 0; k < K; ++k) {                                                               \
                     const int64_t src = t + k - p;                                                             \
@@ -142,7 +148,11 @@ void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restr
                     const scalar *restrict scale = w + ((b * T + t) * K + k) * C;                               \
                     const scalar *restrict in = src <= t ? ring + (src % (p + 1)) * C                           \
                                                          : x + ((b * T + src) * S + s) * C;                     \
-                    if (first) { for (int64_t c = 0; c < C; ++c) row[c] = scale[c] * in[c]; first = 0; }      \
+                    if (rectify && src > t) { /* a later frame, not yet rectified in memory */                  \
+                        if (first) { for (int64_t c = 0; c < C; ++c) row[c] = scale[c] * (in[c] < 0 ? 0 : in[c]); } \
+                        else { for (int64_t c = 0; c < C; ++c) row[c] += scale[c] * (in[c] < 0 ? 0 : in[c]); }      \
+                        first = 0;                                                                              \
+                    } else if (first) { for (int64_t c = 0; c < C; ++c) row[c] = scale[c] * in[c]; first = 0; } \
                     else { for (int64_t c = 0; c < C; ++c) row[c] += scale[c] * in[c]; }                       \
                 }                                                                                               \
                 if (first) memset(row, 0, (size_t)C * sizeof(scalar));                                          \
@@ -153,25 +163,32 @@ void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restr
 }                                                                                                               \
 /* In place: X <- max(X, 0), and sums[b][t][c] = sum_s X[b][t][c][s] of the result (TAM's squeeze, fused into the  \
    ReLU that precedes it: the squeeze then costs no pass over memory of its own). */                            \
-void tam_relu_sum_nchw_##suffix(scalar *restrict x, scalar *restrict sums, int64_t rows, int64_t S, int threads) { \
+void tam_relu_sum_nchw_##suffix(scalar *restrict x, scalar *restrict sums, int64_t rows, int64_t S, int store,  \
+                                int threads) {                                                                  \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
     for (int64_t row = 0; row < rows; ++row) {                                                                  \
         scalar *restrict values = x + row * S;                                                                  \
         scalar acc = 0;                                                                                         \
-        _Pragma("omp simd reduction(+:acc)")                                                                    \
-        for (int64_t s = 0; s < S; ++s) { const scalar v = values[s] < 0 ? 0 : values[s]; /* NaN stays NaN */ values[s] = v; acc += v; } \
+        if (store) { /* NaN stays NaN, as in torch.relu */                                                       \
+            _Pragma("omp simd reduction(+:acc)")                                                                \
+            for (int64_t s = 0; s < S; ++s) { const scalar v = values[s] < 0 ? 0 : values[s]; values[s] = v; acc += v; } \
+        } else {                                                                                                \
+            _Pragma("omp simd reduction(+:acc)")                                                                \
+            for (int64_t s = 0; s < S; ++s) acc += values[s] < 0 ? 0 : values[s];                              \
+        }                                                                                                       \
         sums[row] = acc;                                                                                        \
     }                                                                                                           \
 }                                                                                                               \
 void tam_relu_sum_nhwc_##suffix(scalar *restrict x, scalar *restrict sums, int64_t frames, int64_t S, int64_t C, \
-                                int threads) {                                                                  \
+                                int store, int threads) {                                                       \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
     for (int64_t frame = 0; frame < frames; ++frame) {                                                          \
         scalar *restrict acc = sums + frame * C;                                                                \
         for (int64_t c = 0; c < C; ++c) acc[c] = 0;                                                             \
         for (int64_t s = 0; s < S; ++s) {                                                                       \
             scalar *restrict values = x + (frame * S + s) * C;                                                  \
-            for (int64_t c = 0; c < C; ++c) { const scalar v = values[c] < 0 ? 0 : values[c]; /* NaN stays NaN */ values[c] = v; acc[c] += v; } \
+            if (store) { for (int64_t c = 0; c < C; ++c) { const scalar v = values[c] < 0 ? 0 : values[c]; values[c] = v; acc[c] += v; } } \
+            else { for (int64_t c = 0; c < C; ++c) acc[c] += values[c] < 0 ? 0 : values[c]; }                 \
         }                                                                                                       \
     }                                                                                                           \
 }                                                                                                               \
@@ -220,6 +237,128 @@ DEFINE_KERNELS(float, f32)
 DEFINE_KERNELS(double, f64)
 """
 
+# A whole TAM in inference, in one call: ReLU + squeeze, both branches (BatchNorm with running statistics), the
+# folding of Θ and V into per-position weights, and the in-place aggregation. Written once, instantiated per
+# dtype and layout below (the branch matrices are small: dot products over contiguous rows vectorise well).
+_EVAL_TEMPLATE = r"""
+static inline scalar tam_bn_SUFFIX(scalar value, int64_t i, const scalar *mean, const scalar *var,
+                                   const scalar *gamma, const scalar *beta, double eps) {
+    value = (value - mean[i]) / (scalar)sqrt((double)var[i] + eps);
+    if (gamma) value *= gamma[i];
+    if (beta) value += beta[i];
+    return value;
+}
+
+void tam_eval_LAYOUT_SUFFIX(
+        scalar *restrict x, int64_t B, int64_t T, int64_t C, int64_t S, int64_t K,
+        const scalar *g_w1, int64_t H1, const scalar *g_mean, const scalar *g_var, const scalar *g_gamma,
+        const scalar *g_beta, double g_eps, const scalar *g_w2,
+        const scalar *l_w1, int64_t R, int64_t LK, const scalar *l_mean, const scalar *l_var, const scalar *l_gamma,
+        const scalar *l_beta, double l_eps, const scalar *l_w2, int local_first, int threads) {
+    const int64_t p = K / 2, lp = LK / 2;
+    scalar *squeezed = (scalar *)malloc((size_t)(B * T * C) * sizeof(scalar));
+    scalar *theta = (scalar *)malloc((size_t)(B * K * C) * sizeof(scalar));
+    scalar *importance = l_w1 ? (scalar *)malloc((size_t)(B * T * C) * sizeof(scalar)) : NULL;
+    scalar *weights = (scalar *)malloc((size_t)(B * T * K * C) * sizeof(scalar));
+    RELU_SUM_CALL;
+    const scalar inv_area = (scalar)1 / (scalar)S;
+    for (int64_t i = 0; i < B * T * C; ++i) squeezed[i] *= inv_area;
+    /* global branch: one (T,) row per (b, c) -> softmax over K */
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t bc = 0; bc < B * C; ++bc) {
+        const int64_t b = bc / C, c = bc % C;
+        scalar hidden[H1 > 0 ? H1 : 1], logits[K > 0 ? K : 1], top = -1e30, total = 0;
+        for (int64_t j = 0; j < H1; ++j) {
+            scalar acc = 0;
+            for (int64_t t = 0; t < T; ++t) acc += g_w1[j * T + t] * squeezed[(b * T + t) * C + c];
+            acc = tam_bn_SUFFIX(acc, j, g_mean, g_var, g_gamma, g_beta, g_eps);
+            hidden[j] = acc > 0 ? acc : 0;
+        }
+        for (int64_t k = 0; k < K; ++k) {
+            scalar acc = 0;
+            for (int64_t j = 0; j < H1; ++j) acc += g_w2[k * H1 + j] * hidden[j];
+            logits[k] = acc;
+            if (acc > top) top = acc;
+        }
+        for (int64_t k = 0; k < K; ++k) { logits[k] = (scalar)exp((double)(logits[k] - top)); total += logits[k]; }
+        for (int64_t k = 0; k < K; ++k) theta[(b * K + k) * C + c] = logits[k] / total;
+    }
+    /* local branch: one (C * LK,) window per (b, t) -> R hidden units -> C gates; loops over the weight rows
+       outermost, so that each row is read once for all B * T windows (they stay in cache, the weights stream) */
+    if (l_w1) {
+        const int64_t frames = B * T, width = C * LK;
+        scalar *windows = (scalar *)malloc((size_t)(frames * width) * sizeof(scalar));
+        scalar *hidden = (scalar *)malloc((size_t)(frames * R) * sizeof(scalar));
+        for (int64_t bt = 0; bt < frames; ++bt) {
+            const int64_t b = bt / T, t = bt % T;
+            for (int64_t c = 0; c < C; ++c)
+                for (int64_t k = 0; k < LK; ++k) {
+                    const int64_t src = t + k - lp;
+                    windows[bt * width + c * LK + k] = (src >= 0 && src < T) ? squeezed[(b * T + src) * C + c] : 0;
+                }
+        }
+        #pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t r = 0; r < R; ++r) {
+            const scalar *restrict row = l_w1 + r * width;
+            for (int64_t bt = 0; bt < frames; ++bt) {
+                const scalar *restrict window = windows + bt * width;
+                scalar acc = 0;
+                #pragma omp simd reduction(+:acc)
+                for (int64_t i = 0; i < width; ++i) acc += row[i] * window[i];
+                acc = tam_bn_SUFFIX(acc, r, l_mean, l_var, l_gamma, l_beta, l_eps);
+                hidden[bt * R + r] = acc > 0 ? acc : 0;
+            }
+        }
+        #pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t c = 0; c < C; ++c) {
+            const scalar *restrict row = l_w2 + c * R;
+            for (int64_t bt = 0; bt < frames; ++bt) {
+                const scalar *restrict units = hidden + bt * R;
+                scalar acc = 0;
+                #pragma omp simd reduction(+:acc)
+                for (int64_t r = 0; r < R; ++r) acc += row[r] * units[r];
+                importance[bt * C + c] = (scalar)1 / ((scalar)1 + (scalar)exp(-(double)acc));
+            }
+        }
+        free(windows);
+        free(hidden);
+    }
+    /* per-position weights W[b][t][k][c] */
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t k = 0; k < K; ++k) {
+                scalar *restrict out = weights + ((b * T + t) * K + k) * C;
+                const scalar *restrict th = theta + (b * K + k) * C;
+                const int64_t src = local_first ? t + k - p : t;
+                if (!importance) { for (int64_t c = 0; c < C; ++c) out[c] = th[c]; }
+                else if (src < 0 || src >= T) { for (int64_t c = 0; c < C; ++c) out[c] = 0; }
+                else { const scalar *restrict v = importance + (b * T + src) * C;
+                       for (int64_t c = 0; c < C; ++c) out[c] = th[c] * v[c]; }
+            }
+    /* the ReLU is applied as the aggregation reads X: X is read twice and written once in all */
+    tam_aggregate_inplace_LAYOUT_SUFFIX(x, weights, B, T, C, S, K, 1, threads);
+    free(squeezed); free(theta); free(importance); free(weights);
+}
+"""
+
+
+def _eval_source() -> str:
+    parts = ["#include <math.h>"]
+    for scalar, suffix in (("float", "f32"), ("double", "f64")):
+        for layout, relu_sum in (
+            ("nchw", f"tam_relu_sum_nchw_{suffix}(x, squeezed, B * T * C, S, 0, threads)"),
+            ("nhwc", f"tam_relu_sum_nhwc_{suffix}(x, squeezed, B * T, S, C, 0, threads)"),
+        ):
+            code = _EVAL_TEMPLATE.replace("RELU_SUM_CALL", relu_sum).replace("LAYOUT", layout)
+            code = code.replace("SUFFIX", suffix).replace("scalar", scalar)
+            if layout == "nhwc":  # the BatchNorm helper is shared by both layouts
+                code = code[code.index("void tam_eval_") :]
+            parts.append(code)
+    return "\n".join(parts)
+
+
+_SOURCE += _eval_source()
+
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c99", "-fno-math-errno"]
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _library: ctypes.CDLL | None = None
@@ -261,7 +400,9 @@ def _compile(compiler: str) -> Path:
         source = Path(work) / "tam_cpu.c"
         source.write_text(_SOURCE)
         built = Path(work) / target.name
-        result = subprocess.run([compiler, *_FLAGS, str(source), "-o", str(built)], capture_output=True, text=True)
+        result = subprocess.run(
+            [compiler, *_FLAGS, str(source), "-o", str(built), "-lm"], capture_output=True, text=True
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{compiler} failed: {result.stderr.strip()[-2000:]}")
         os.replace(built, target)  # atomic: concurrent processes (DDP ranks) never load a half-written file
@@ -288,10 +429,19 @@ def _load() -> ctypes.CDLL | None:
                     function = getattr(library, f"tam_correlate_{layout}_{suffix}")
                     function.argtypes, function.restype = arguments, None
                     function = getattr(library, f"tam_aggregate_inplace_{layout}_{suffix}")
-                    function.argtypes, function.restype = arguments[1:], None
+                    function.argtypes, function.restype = arguments[1:-1] + [ctypes.c_int, ctypes.c_int], None
+                    function = getattr(library, f"tam_eval_{layout}_{suffix}")
+                    pointer, size, real = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+                    function.argtypes = (
+                        [pointer] + [size] * 5  # x, B, T, C, S, K
+                        + [pointer, size] + [pointer] * 4 + [real, pointer]  # global branch
+                        + [pointer, size, size] + [pointer] * 4 + [real, pointer]  # local branch
+                        + [ctypes.c_int, ctypes.c_int]  # local_first, threads
+                    )  # fmt: skip
+                    function.restype = None
                     function = getattr(library, f"tam_relu_sum_{layout}_{suffix}")
                     sizes = [ctypes.c_int64] * (2 if layout == "nchw" else 3)
-                    function.argtypes, function.restype = [ctypes.c_void_p] * 2 + sizes + [ctypes.c_int], None
+                    function.argtypes, function.restype = [ctypes.c_void_p] * 2 + sizes + [ctypes.c_int] * 2, None
             _library = library
         except (OSError, RuntimeError, subprocess.SubprocessError) as error:
             logger.warning("TAM's fused CPU kernel is unavailable (%s); using the PyTorch formulation.", error)
@@ -414,7 +564,7 @@ def aggregate_(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | Non
     weights = weights.contiguous()
     function(
         clips.data_ptr(), weights.data_ptr(),
-        batch, num_frames, channels, height * width, weights.shape[2], torch.get_num_threads(),
+        batch, num_frames, channels, height * width, weights.shape[2], 0, torch.get_num_threads(),
     )  # fmt: skip
     return clips
 
@@ -437,9 +587,69 @@ def relu_and_spatial_sum_(hidden_state: torch.Tensor) -> torch.Tensor | None:
     batch, num_frames, channels, height, width = hidden_state.shape
     sums = hidden_state.new_empty(batch, num_frames, channels)
     if layout == "nchw":
-        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames * channels, height * width,
+        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames * channels, height * width, 1,
                  torch.get_num_threads())  # fmt: skip
     else:
-        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames, height * width, channels,
+        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames, height * width, channels, 1,
                  torch.get_num_threads())  # fmt: skip
     return sums
+
+
+def _pointer(tensor: torch.Tensor | None) -> int | None:
+    return tensor.data_ptr() if tensor is not None else None
+
+
+def tam_inference_(
+    pre_activation: torch.Tensor,
+    global_branch: torch.nn.Sequential,
+    local_branch: torch.nn.Sequential | None,
+    kernel_size: int,
+    local_first: bool,
+) -> bool:
+    """
+    A whole TAM after a ReLU, in inference, in one call and in place: `pre_activation` `(B, T, C, H, W)` becomes
+    `TAM(relu(pre_activation))`. The branches' BatchNorms use their running statistics (eval mode). Returns `False`
+    (and leaves everything untouched) where the kernel does not apply, e.g. BatchNorm in training mode.
+
+    Args:
+        global_branch: `Linear(T, αT) → BatchNorm1d → ReLU → Linear(αT, K) → Softmax` (bias-free linears).
+        local_branch: `Conv1d(C, C/β, k) → BatchNorm1d → ReLU → Conv1d(C/β, C, 1) → Sigmoid` (bias-free), or `None`.
+        kernel_size: K. local_first: TANet (`True`) or TANet-R (`False`) folding of `V`.
+    """
+    found = _kernel_for("eval", pre_activation)
+    if found is None:
+        return False
+    norms = [global_branch[1]] + ([local_branch[1]] if local_branch is not None else [])
+    linears = [global_branch[0], global_branch[3]] + (
+        [local_branch[0], local_branch[3]] if local_branch is not None else []
+    )
+    if any(norm.training or norm.running_mean is None for norm in norms) or any(
+        layer.bias is not None for layer in linears
+    ):
+        return False
+    tensors = [t for module in norms + linears for t in module.parameters(recurse=False)] + [
+        t for norm in norms for t in (norm.running_mean, norm.running_var)
+    ]
+    if any(
+        t.dtype != pre_activation.dtype or t.device != pre_activation.device or not t.is_contiguous() for t in tensors
+    ):
+        return False
+    function, _ = found
+    batch, num_frames, channels, height, width = pre_activation.shape
+    g_in, g_norm, _, g_out, _ = global_branch
+    arguments = [
+        pre_activation.data_ptr(), batch, num_frames, channels, height * width, kernel_size,
+        g_in.weight.data_ptr(), g_in.weight.shape[0], g_norm.running_mean.data_ptr(), g_norm.running_var.data_ptr(),
+        _pointer(g_norm.weight), _pointer(g_norm.bias), g_norm.eps, g_out.weight.data_ptr(),
+    ]  # fmt: skip
+    if local_branch is not None:
+        l_in, l_norm, _, l_out, _ = local_branch
+        arguments += [
+            l_in.weight.data_ptr(), l_in.weight.shape[0], l_in.weight.shape[2], l_norm.running_mean.data_ptr(),
+            l_norm.running_var.data_ptr(), _pointer(l_norm.weight), _pointer(l_norm.bias), l_norm.eps,
+            l_out.weight.data_ptr(),
+        ]  # fmt: skip
+    else:
+        arguments += [None, 0, 1, None, None, None, None, 0.0, None]
+    function(*arguments, int(local_first), torch.get_num_threads())
+    return True
