@@ -210,3 +210,39 @@ def test_training_step_with_kernel_matches(monkeypatch):
     torch.testing.assert_close(results[True][0], results[False][0], rtol=1e-12, atol=1e-12)
     for name, grad in results[True][1].items():
         torch.testing.assert_close(grad, results[False][1][name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"tam_order": "global_first"}, {"tam_branches": "global"}, {"tam_kernel_size": 5, "tam_local_kernel_size": 5}],
+    ids=["tanet", "tanet_r", "global_only", "k5"],
+)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_whole_tam_in_one_inference_call_matches_pytorch(overrides, channels_last, monkeypatch):
+    """`tam_inference_`: ReLU + squeeze + both branches (eval BatchNorm) + folding + in-place aggregation, in C."""
+    tam = tiny_tam(**overrides).eval()
+    pre_activation = torch.randn(10, 12, 4, 5, dtype=torch.float64)
+    if channels_last:
+        pre_activation = pre_activation.contiguous(memory_format=torch.channels_last)
+    monkeypatch.setenv("TANET_HF_CPU_KERNEL", "0")
+    with torch.no_grad():
+        expected = tam(torch.relu(pre_activation))
+    monkeypatch.setenv("TANET_HF_CPU_KERNEL", "1")
+    calls = []
+    real = tam_cpu_kernel.tam_inference_
+    monkeypatch.setattr(
+        "tanet_hf.modeling_tanet.fused_tam_inference_", lambda *args: calls.append(real(*args)) or calls[-1]
+    )
+    overwritten = pre_activation.clone()
+    with torch.no_grad():
+        out = tam(overwritten, inplace=True, rectify_input=True)
+    assert calls == [True] and out is overwritten
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_whole_tam_inference_call_declines_batchnorm_in_training_mode():
+    tam = tiny_tam().train()  # BatchNorm would use batch statistics: the C path only knows running statistics
+    clips = torch.randn(2, 5, 12, 4, 5, dtype=torch.float64)
+    kept = clips.clone()
+    assert tam_cpu_kernel.tam_inference_(clips, tam.G, tam.L, 3, True) is False
+    assert torch.equal(clips, kept)
