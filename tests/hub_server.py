@@ -85,11 +85,17 @@ class LocalHub:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def _reply(self, status: int, body: bytes | dict | None = None, headers: dict | None = None, head: bool = False):
+            def _reply(
+                self, status: int, body: bytes | dict | None = None, headers: dict | None = None, head: bool = False
+            ):
                 data = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
                 self.send_response(status)
                 content_type = "application/json" if isinstance(body, dict) else "application/octet-stream"
-                for key, value in {"Content-Type": content_type, "Content-Length": str(len(data)), **(headers or {})}.items():
+                for key, value in {
+                    "Content-Type": content_type,
+                    "Content-Length": str(len(data)),
+                    **(headers or {}),
+                }.items():
                     self.send_header(key, value)
                 self.end_headers()
                 if not head:
@@ -170,10 +176,16 @@ class LocalHub:
                     return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 oid = repository.refs[revision]
                 files = repository.commits[oid].files
-                self._reply(200, {
-                    "id": repo, "modelId": repo, "sha": oid, "private": repository.private,
-                    "siblings": [{"rfilename": name} for name in sorted(files)],
-                })
+                self._reply(
+                    200,
+                    {
+                        "id": repo,
+                        "modelId": repo,
+                        "sha": oid,
+                        "private": repository.private,
+                        "siblings": [{"rfilename": name} for name in sorted(files)],
+                    },
+                )
 
             # ---- uploads
 
@@ -203,7 +215,11 @@ class LocalHub:
                     return
                 files = json.loads(self._body())["files"]
                 modes = [
-                    {"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(".safetensors") else "regular", "shouldIgnore": False}
+                    {
+                        "path": f["path"],
+                        "uploadMode": "lfs" if f["path"].endswith(".safetensors") else "regular",
+                        "shouldIgnore": False,
+                    }
                     for f in files
                 ]
                 self._reply(200, {"files": modes})
@@ -251,7 +267,12 @@ class LocalHub:
                         lfs.add(value["path"])
                     elif line["key"] == "deletedFile":
                         files.pop(value["path"], None)
-                new = Commit(oid=_oid(repo, header["summary"], len(repository.commits)), message=header["summary"], files=files, lfs=lfs)
+                new = Commit(
+                    oid=_oid(repo, header["summary"], len(repository.commits)),
+                    message=header["summary"],
+                    files=files,
+                    lfs=lfs,
+                )
                 repository.commits[new.oid] = new
                 body = {"commitUrl": f"{hub.url}/{repo}/commit/{new.oid}", "commitOid": new.oid}
                 if query.get("create_pr") == ["1"]:
@@ -277,7 +298,9 @@ class LocalHub:
                 data = commit.files[filename]
                 headers = {"X-Repo-Commit": oid, "ETag": f'"{hashlib.sha1(data).hexdigest()}"'}
                 if filename in commit.lfs:
-                    headers.update({"X-Linked-Etag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Linked-Size": str(len(data))})
+                    headers.update(
+                        {"X-Linked-Etag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Linked-Size": str(len(data))}
+                    )
                 self._reply(200, data, headers, head=head)
 
             def resolve_head(self, query, repo, revision, filename):

@@ -112,7 +112,9 @@ class ReleaseResNet(nn.Module):
         for i, (width, depth) in enumerate(zip(planes, depths)):
             blocks = []
             for j in range(depth):
-                blocks.append(ReleaseBlock(TorchvisionBottleneck(in_channels, width, 2 if i and not j else 1), num_frames))
+                blocks.append(
+                    ReleaseBlock(TorchvisionBottleneck(in_channels, width, 2 if i and not j else 1), num_frames)
+                )
                 in_channels = width * 4
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -145,7 +147,13 @@ class ReleaseTSN(nn.Module):
             if legacy:
                 key = key.replace("tam.G.", "self_conv.conv_f.").replace("tam.L.", "self_conv.conv_g.")
             state["module." + key] = value
-        return {"epoch": 100, "arch": "resnet50", "state_dict": state, "optimizer": {"state": {}, "param_groups": []}, "best_prec1": 76.1}
+        return {
+            "epoch": 100,
+            "arch": "resnet50",
+            "state_dict": state,
+            "optimizer": {"state": {}, "param_groups": []},
+            "best_prec1": 76.1,
+        }
 
 
 # ---------------------------------------------------------------- mmaction2 (ConvModule units, TABlock, TSMHead)
@@ -154,7 +162,9 @@ class ReleaseTSN(nn.Module):
 class ConvModule(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, act: bool = True):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.activate = nn.ReLU() if act else nn.Identity()
 
@@ -227,7 +237,10 @@ class MMRecognizer(nn.Module):
         return self.cls_head.fc_cls(features).view(b, self.num_frames, -1).mean(dim=1)
 
     def checkpoint(self) -> dict:
-        return {"meta": {"epoch": 50, "mmengine_version": "0.8.0", "dataset_meta": None}, "state_dict": self.state_dict()}
+        return {
+            "meta": {"epoch": 50, "mmengine_version": "0.8.0", "dataset_meta": None},
+            "state_dict": self.state_dict(),
+        }
 
 
 # ---------------------------------------------------------------- helpers

@@ -50,7 +50,9 @@ def _no_leftovers(tmp_path, name: str = "converted") -> bool:
 
 
 @torch.no_grad()
-def _assert_reproduces(model: TANetForVideoClassification, network, frames: int, size: int = 32, views: bool = True) -> None:
+def _assert_reproduces(
+    model: TANetForVideoClassification, network, frames: int, size: int = 32, views: bool = True
+) -> None:
     generator = torch.Generator().manual_seed(frames)
     clips = torch.randn(2, frames, 3, size, size, generator=generator)
     torch.testing.assert_close(model(clips).logits, network(clips), rtol=1e-5, atol=1e-5)
@@ -257,7 +259,10 @@ def test_label_sets_and_files(tmp_path):
     # Sth-Sth V2's official order is alphabetical; the release's flip swaps 86↔87, 93↔94, 166↔167.
     assert sthv2 == sorted(sthv2)
     assert sthv2[86:88] == ["Pulling something from left to right", "Pulling something from right to left"]
-    assert sthv2[166:168] == ["Turning the camera left while filming something", "Turning the camera right while filming something"]
+    assert sthv2[166:168] == [
+        "Turning the camera left while filming something",
+        "Turning the camera right while filming something",
+    ]
     # Sth-Sth V1: mmaction2 keeps the official CSV order, the release sorts the names.
     assert resolve_labels("sthv1", 174, "mmaction2")[:2] == ["Holding something", "Turning something upside down"]
     assert resolve_labels("sthv1", 174, "release") == sorted(sthv1)

@@ -60,7 +60,11 @@ def test_push_and_load_as_remote_code(converted, tmp_path):
             model.push_to_hub("me/tanet-model-only", commit_message="model.push_to_hub")
         """)
         result = subprocess.run(
-            [sys.executable, "-c", push], env=_online_env(hub, tmp_path / "home-push"), capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", push],
+            env=_online_env(hub, tmp_path / "home-push"),
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr[-4000:]
         assert f"{hub.url}/me/tanet-tiny-k400/commit/" in result.stdout

@@ -24,7 +24,9 @@ def _frames_and_clip(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _c2d(**overrides) -> TANetForVideoClassification:
-    return TANetForVideoClassification(TANetConfig(temporal_module="none", num_frames=FRAMES, num_labels=5, **overrides)).eval()
+    return TANetForVideoClassification(
+        TANetConfig(temporal_module="none", num_frames=FRAMES, num_labels=5, **overrides)
+    ).eval()
 
 
 @torch.no_grad()
@@ -90,7 +92,9 @@ def test_tanet_gets_backbone_and_keeps_tam_initialised():
     from torchvision.models import resnet18
 
     source = randomize_(resnet18(weights=None), seed=4)
-    model = TANetModel(TANetConfig(layer_type="basic", hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], num_frames=4))
+    model = TANetModel(
+        TANetConfig(layer_type="basic", hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], num_frames=4)
+    )
     tam_before = {k: v.clone() for k, v in model.state_dict().items() if ".tam." in k}
     report = load_imagenet_resnet(model, source.state_dict())
 
@@ -105,7 +109,9 @@ def test_tanet_gets_backbone_and_keeps_tam_initialised():
 def test_mismatched_architectures_fail_by_name():
     from torchvision.models import resnet18, resnet50
 
-    with pytest.raises(CheckpointError, match=r"encoder\.stages\.0\.layers\.0\.conv1\.weight.*checkpoint \(64, 64, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError, match=r"encoder\.stages\.0\.layers\.0\.conv1\.weight.*checkpoint \(64, 64, 3, 3\)"
+    ):
         load_imagenet_resnet(_c2d(), resnet18(weights=None).state_dict())  # basic-block weights into a bottleneck model
     with pytest.raises(CheckpointError, match=r"missing \[.*encoder\.stages\.2\.layers\.6\.conv1\.weight"):
         load_imagenet_resnet(_c2d(depths=[3, 4, 23, 3]), resnet50(weights=None).state_dict())  # R50 into R101

@@ -70,7 +70,9 @@ def test_measured_numbers_match_the_release():
 def test_card_for_an_unpublished_configuration():
     from tanet_hf import TANetConfig
 
-    config = TANetConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=8, num_frames=4, num_labels=7)
+    config = TANetConfig(
+        hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=8, num_frames=4, num_labels=7
+    )
     card = build_model_card(config, "me/my-tanet", dataset="sthv2")
     assert card.data.eval_results is None and card.data.datasets == ["something-something-v2"]
     assert "ResNet(depths=[1, 1, 1, 1], widths=[16, 32, 64, 128])" in card.text

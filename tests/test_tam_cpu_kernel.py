@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tanet_hf import TANetConfig, TANetForVideoClassification, TANetTemporalAdaptiveModule, tam_cpu_kernel
-from tanet_hf.modeling_tanet import _shift_accumulate, _shift_correlate
+from tanet_hf.modeling_tanet import _shift_accumulate, _shift_correlate, _transpose_shift_weights
 
 SHAPES = [  # (B, T, C, H, W, K)
     (2, 8, 16, 5, 7, 3),
@@ -246,3 +246,11 @@ def test_whole_tam_inference_call_declines_batchnorm_in_training_mode():
     kept = clips.clone()
     assert tam_cpu_kernel.tam_inference_(clips, tam.G, tam.L, 3, True) is False
     assert torch.equal(clips, kept)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_transposed_weights_are_read_in_place_of_a_transposed_copy(shape, channels_last):
+    grad_out, weights = clips_and_weights(shape, torch.float64, channels_last)
+    expected = _shift_accumulate(grad_out, _transpose_shift_weights(weights))
+    torch.testing.assert_close(tam_cpu_kernel.aggregate(grad_out, weights, transposed=True), expected)

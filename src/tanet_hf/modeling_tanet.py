@@ -232,7 +232,7 @@ class TANetRectifiedTemporalAdaptation(torch.autograd.Function):
         grad_parameters = grads[1:] if sum_leaf.requires_grad else grads
         grad_input = None
         if ctx.needs_input_grad[0]:
-            grad_input = fused_aggregate(grad_out, _transpose_shift_weights(weights), bias=grad_sum, mask=rectified)
+            grad_input = fused_aggregate(grad_out, weights, bias=grad_sum, mask=rectified, transposed=True)
             grad_input = grad_input.view(-1, *grad_input.shape[2:])  # (B*T, C, H, W)
             if grad_rectified is not None:  # the rectified tensor was used elsewhere too (not by the blocks)
                 grad_input += grad_rectified * (rectified.view_as(grad_input) > 0)

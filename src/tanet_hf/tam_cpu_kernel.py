@@ -64,8 +64,8 @@ _SOURCE = r"""
 
 #define DEFINE_KERNELS(scalar, suffix)                                                                            \
 void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restrict w, const scalar *restrict bias, \
-                                 const scalar *restrict mask, scalar *restrict y,                               \
-                                 int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
+                                 const scalar *restrict mask, scalar *restrict y, int64_t B, int64_t T,         \
+                                 int64_t C, int64_t S, int64_t K, int transposed, int threads) {               \
     const int64_t p = K / 2, rows = B * T * C;                                                                  \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
     for (int64_t row = 0; row < rows; ++row) {                                                                  \
@@ -75,7 +75,9 @@ void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restric
         for (int64_t k = 0; k < K; ++k) {                                                                       \
             const int64_t src = t + k - p;                                                                      \
             if (src < 0 || src >= T) continue;                                                                  \
-            const scalar scale = w[((b * T + t) * K + k) * C + c];                                              \
+            /* transposed: the adjoint's weights, W'[t][k] = W[t + k - p][K - 1 - k] */                          \
+            const scalar scale = transposed ? w[((b * T + src) * K + (K - 1 - k)) * C + c]                      \
+                                            : w[((b * T + t) * K + k) * C + c];                                 \
             const scalar *restrict in = x + ((b * T + src) * C + c) * S;                                        \
             if (first) { for (int64_t s = 0; s < S; ++s) out[s] = scale * in[s]; first = 0; }                 \
             else { for (int64_t s = 0; s < S; ++s) out[s] += scale * in[s]; }                                  \
@@ -87,8 +89,8 @@ void tam_aggregate_nchw_##suffix(const scalar *restrict x, const scalar *restric
     }                                                                                                           \
 }                                                                                                               \
 void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restrict w, const scalar *restrict bias, \
-                                 const scalar *restrict mask, scalar *restrict y,                               \
-                                 int64_t B, int64_t T, int64_t C, int64_t S, int64_t K, int threads) {         \
+                                 const scalar *restrict mask, scalar *restrict y, int64_t B, int64_t T,         \
+                                 int64_t C, int64_t S, int64_t K, int transposed, int threads) {               \
     const int64_t p = K / 2, pixels = B * T * S;                                                                \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
     for (int64_t pixel = 0; pixel < pixels; ++pixel) {                                                          \
@@ -98,7 +100,8 @@ void tam_aggregate_nhwc_##suffix(const scalar *restrict x, const scalar *restric
         for (int64_t k = 0; k < K; ++k) {                                                                       \
             const int64_t src = t + k - p;                                                                      \
             if (src < 0 || src >= T) continue;                                                                  \
-            const scalar *restrict scale = w + ((b * T + t) * K + k) * C;                                       \
+            const scalar *restrict scale = transposed ? w + ((b * T + src) * K + (K - 1 - k)) * C               \
+                                                      : w + ((b * T + t) * K + k) * C;                          \
             const scalar *restrict in = x + ((b * T + src) * S + s) * C;                                        \
             if (first) { for (int64_t c = 0; c < C; ++c) out[c] = scale[c] * in[c]; first = 0; }              \
             else { for (int64_t c = 0; c < C; ++c) out[c] += scale[c] * in[c]; }                               \
@@ -445,7 +448,8 @@ def _load() -> ctypes.CDLL | None:
             for layout in ("nchw", "nhwc"):
                 for suffix in _SUFFIX.values():
                     function = getattr(library, f"tam_aggregate_{layout}_{suffix}")
-                    function.argtypes, function.restype = [ctypes.c_void_p] * 2 + arguments, None
+                    function.argtypes = [ctypes.c_void_p] * 2 + arguments[:-1] + [ctypes.c_int, ctypes.c_int]
+                    function.restype = None
                     function = getattr(library, f"tam_correlate_{layout}_{suffix}")
                     function.argtypes, function.restype = arguments, None
                     function = getattr(library, f"tam_aggregate_inplace_{layout}_{suffix}")
@@ -516,6 +520,7 @@ def aggregate(
     weights: torch.Tensor,
     bias: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
+    transposed: bool = False,
 ) -> torch.Tensor | None:
     """
     `Y[:, t] = Σ_k weights[:, t, k] ⊙ clips[:, t + k - p]` in one pass, or `None` where the kernel does not apply.
@@ -526,6 +531,8 @@ def aggregate(
         bias: optional `(B, T, C)` added to every pixel of its `(b, t, c)` plane after the sum.
         mask: optional tensor like `clips`; the output is zeroed where `mask <= 0` (after the bias): the ReLU
             backward when `mask` is the ReLU's output.
+        transposed: use the adjoint's weights `W'[:, t, k] = W[:, t + k - p, K - 1 - k]` (the input gradient of
+            the aggregation with weights `W`), read in place of a transposed copy.
 
     Returns:
         `(B, T, C, H, W)` in the memory format of `clips` (not differentiable: call it under `no_grad` or from an
@@ -542,7 +549,7 @@ def aggregate(
     function(
         clips.data_ptr(), weights.data_ptr(), bias.data_ptr() if bias is not None else None,
         mask.data_ptr() if mask is not None else None, out.data_ptr(),
-        batch, num_frames, channels, height * width, weights.shape[2], torch.get_num_threads(),
+        batch, num_frames, channels, height * width, weights.shape[2], int(transposed), torch.get_num_threads(),
     )  # fmt: skip
     return out
 
