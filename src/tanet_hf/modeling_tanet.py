@@ -191,8 +191,8 @@ class TANetRectifiedTemporalAdaptation(torch.autograd.Function):
     gradient and the ReLU's backward together. The autograd graph sees one node per TAM instead of a ReLU, a sum,
     ~20 branch operations and the aggregation; gradients equal the unfused path's (tested in float64).
 
-    Inputs: `pre_activation` `(B, T, C, H, W)` (overwritten by its ReLU and returned as the second output), the TAM,
-    and the TAM's parameters that require gradients. Outputs: `(B, T, C, H, W)` and the rectified input.
+    Inputs: `pre_activation` `(B*T, C, H, W)` (overwritten by its ReLU and returned as the second output), the TAM,
+    and the TAM's parameters that require gradients. Outputs: `(B*T, C, H, W)` and the rectified input.
     """
 
     @staticmethod
