@@ -263,6 +263,10 @@ class TANetTemporalAdaptiveModule(nn.Module):
       (channels-last stays channels-last), any batch size.
     - `"reference"`: the release's code path (spatial mean, the branch modules called as they are, permute to
       `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups, permute back).
+
+    On CPU the fast formulation runs its memory-bound passes in fused C kernels ([`tam_cpu_kernel`], PyTorch fallback):
+    called by a block with `rectify_input=True, inplace=True` (the ReLU before TAM handed over), a whole TAM is one C
+    call in inference and one autograd node ([`TANetRectifiedTemporalAdaptation`]) in training.
     """
 
     def __init__(self, config: TANetConfig, channels: int):
