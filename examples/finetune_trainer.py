@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser, Trainer, TrainingArguments
 
-from tanet_hf.data import VideoClipDataset, load_video_classification_data
+from tanet_hf.data import VideoClipDataset
 from tanet_hf.training import (
     ARCHITECTURES,
     RECIPES,
@@ -73,20 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     training_args.remove_unused_columns = False  # the datasets hold videos, not model arguments
 
-    data = load_video_classification_data(
-        data_args.dataset,
-        data_format=data_args.data_format,
-        train_file=data_args.train_file,
-        validation_file=data_args.validation_file,
-        test_file=data_args.test_file,
-        video_root=data_args.video_root,
-        label_file=data_args.label_file,
-        video_column=data_args.video_column,
-        label_column=data_args.label_column,
-        dataset_config_name=data_args.dataset_config_name,
-        cache_dir=data_args.cache_dir,
-        strict=data_args.strict_videos,
-    )
+    data = data_args.load()
     recipe = dict(RECIPES[model_args.recipe])
     dropout = model_args.dropout if model_args.dropout is not None else recipe["dropout"]
     model = build_model(

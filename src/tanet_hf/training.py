@@ -212,6 +212,23 @@ class DataArguments:
     )
     decode_backend: str | None = field(default=None, metadata={"help": "auto, torchcodec or pyav."})
 
+    def load(self) -> VideoClassificationData:
+        """The splits and label set these arguments name ([`load_video_classification_data`])."""
+        return load_video_classification_data(
+            self.dataset,
+            data_format=self.data_format,
+            train_file=self.train_file,
+            validation_file=self.validation_file,
+            test_file=self.test_file,
+            video_root=self.video_root,
+            label_file=self.label_file,
+            video_column=self.video_column,
+            label_column=self.label_column,
+            dataset_config_name=self.dataset_config_name,
+            cache_dir=self.cache_dir,
+            strict=self.strict_videos,
+        )
+
 
 @dataclass
 class TrainArguments:
@@ -781,20 +798,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     # ---- data -----------------------------------------------------------------------------------------------
     init_labels = checkpoint_label_names(model_args.init_from)
     with accelerator.main_process_first():
-        data: VideoClassificationData = load_video_classification_data(
-            data_args.dataset,
-            data_format=data_args.data_format,
-            train_file=data_args.train_file,
-            validation_file=data_args.validation_file,
-            test_file=data_args.test_file,
-            video_root=data_args.video_root,
-            label_file=data_args.label_file,
-            video_column=data_args.video_column,
-            label_column=data_args.label_column,
-            dataset_config_name=data_args.dataset_config_name,
-            cache_dir=data_args.cache_dir,
-            strict=data_args.strict_videos,
-        )
+        data: VideoClassificationData = data_args.load()
     if "train" not in data.splits:
         raise ValueError(f"The dataset has no train split (splits: {sorted(data.splits)}).")
     label_names = data.label_names
