@@ -444,28 +444,26 @@ def _load() -> ctypes.CDLL | None:
             if compiler is None:
                 raise RuntimeError("no C compiler found ($CC, cc, gcc)")
             library = ctypes.CDLL(str(_compile(compiler)))
-            arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 5 + [ctypes.c_int]
+            pointer, size, flag, real = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
+            dims = [size] * 5  # B, T, C, S, K
             for layout in ("nchw", "nhwc"):
                 for suffix in _SUFFIX.values():
-                    function = getattr(library, f"tam_aggregate_{layout}_{suffix}")
-                    function.argtypes = [ctypes.c_void_p] * 2 + arguments[:-1] + [ctypes.c_int, ctypes.c_int]
-                    function.restype = None
-                    function = getattr(library, f"tam_correlate_{layout}_{suffix}")
-                    function.argtypes, function.restype = arguments, None
-                    function = getattr(library, f"tam_aggregate_inplace_{layout}_{suffix}")
-                    function.argtypes, function.restype = arguments[1:-1] + [ctypes.c_int, ctypes.c_int], None
-                    function = getattr(library, f"tam_eval_{layout}_{suffix}")
-                    pointer, size, real = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-                    function.argtypes = (
-                        [pointer] + [size] * 5  # x, B, T, C, S, K
-                        + [pointer, size] + [pointer] * 4 + [real, pointer]  # global branch
-                        + [pointer, size, size] + [pointer] * 4 + [real, pointer]  # local branch
-                        + [ctypes.c_int, ctypes.c_int]  # local_first, threads
-                    )  # fmt: skip
-                    function.restype = None
-                    function = getattr(library, f"tam_relu_sum_{layout}_{suffix}")
-                    sizes = [ctypes.c_int64] * (2 if layout == "nchw" else 3)
-                    function.argtypes, function.restype = [ctypes.c_void_p] * 2 + sizes + [ctypes.c_int] * 2, None
+                    signatures = {
+                        "aggregate": [pointer] * 5 + dims + [flag, flag],  # x, w, bias, mask, y; transposed, threads
+                        "correlate": [pointer] * 3 + dims + [flag],  # dy, x, dw; threads
+                        "aggregate_inplace": [pointer] * 2 + dims + [flag, flag],  # x, w; rectify, threads
+                        # x, sums, rows, S (nchw) or frames, S, C (nhwc); store, threads
+                        "relu_sum": [pointer] * 2 + [size] * (2 if layout == "nchw" else 3) + [flag, flag],
+                        "eval": (
+                            [pointer] + dims  # x
+                            + [pointer, size] + [pointer] * 4 + [real, pointer]  # global branch
+                            + [pointer, size, size] + [pointer] * 4 + [real, pointer]  # local branch
+                            + [flag, flag]  # local_first, threads
+                        ),
+                    }  # fmt: skip
+                    for name, argtypes in signatures.items():
+                        function = getattr(library, f"tam_{name}_{layout}_{suffix}")
+                        function.argtypes, function.restype = argtypes, None
             _library = library
         except (OSError, RuntimeError, subprocess.SubprocessError) as error:
             logger.warning(
