@@ -183,7 +183,8 @@ def frames_to_uint8_rgb(video: Any, name: str = "video") -> torch.Tensor:
 
     Accepts a numpy array or torch tensor of shape `(T, H, W, C)` or `(T, C, H, W)` (numpy is read channels-last,
     torch channels-first, when both readings are possible) or `(T, H, W)` (gray), with `C` in 1 (gray), 3 (RGB) or
-    4 (RGBA, alpha dropped); dtype `uint8`, `uint16` (scaled down by 257) or floating point in `[0, 1]`. Also a list
+    4 (RGBA, alpha dropped); dtype `uint8`, `uint16` (scaled down by 257) or floating point in `[0, 1]` (NaN and
+    infinite values are refused: they would become black or white pixels and get a confident label). Also a list
     of PIL images (any mode) or of `(H, W[, C])` arrays.
     """
     if isinstance(video, (list, tuple)):
@@ -244,6 +245,14 @@ def frames_to_uint8_rgb(video: Any, name: str = "video") -> torch.Tensor:
         # 0–255 values are taken as 8-bit; anything larger as 16-bit full range
         tensor = (wide // 257 if wide.max() > 255 else wide).to(torch.uint8)
     elif tensor.is_floating_point():
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero()[0].tolist()
+            kind = "NaN" if bool(tensor.isnan().any()) else "infinite values"
+            raise ValueError(
+                f"{name}: floating-point frames contain {kind} ({int((~finite).sum())} non-finite value(s), the first "
+                f"at index {tuple(bad)} of shape {tuple(tensor.shape)}); frames must be finite and lie in [0, 1]."
+            )
         low, high = float(tensor.min()), float(tensor.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(

@@ -9,6 +9,9 @@ An `evaluate` metric module that works offline: load it by path,
 
 The numbers are those video recognition papers report (TSN/TSM/TANet releases, mmaction2): top-1 and top-5 over
 clips, and mean class accuracy, the average over the classes present in the references of each class's recall.
+
+Ties and NaN cannot flatter a model: tied scores are ranked in class-index order, the order `argmax` uses, so top-1
+always equals the confusion matrix's trace over N; a clip with a NaN score counts as wrong (`num_unscored`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ _DESCRIPTION = """
 Top-k accuracy (default k = 1 and 5) and mean class accuracy of video classification scores, as reported by video
 recognition papers. `predictions` are per-class scores (logits or probabilities) of shape (N, C); `references` are
 class indices of shape (N,). With `return_confusion_matrix=True` the C × C confusion matrix (rows: true class,
-columns: predicted class) is returned as well.
+columns: predicted class) is returned as well. Tied scores rank in class-index order (as `argmax` picks); a clip
+with any NaN score counts as wrong for every k and is counted in `num_unscored`.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -35,13 +39,14 @@ Args:
         classes absent from the references).
 
 Returns:
-    `top1`, `top5`, ... (`float` in [0, 1]); `mean_class_accuracy` (`float`); `num_samples` (`int`); optionally
+    `top1`, `top5`, ... (`float` in [0, 1]); `mean_class_accuracy` (`float`); `num_samples` (`int`);
+    `num_unscored` (`int`, clips with a NaN score: counted as wrong, in no confusion-matrix column); optionally
     `confusion_matrix` (`list` of `list` of `int`) and `per_class_accuracy` (`list` of `float`).
 
 Examples:
     >>> metric = evaluate.load("path/to/video_accuracy")
     >>> metric.compute(predictions=[[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], references=[1, 0, 0], top_k=(1,))
-    {'top1': 0.6666666666666666, 'mean_class_accuracy': 0.75, 'num_samples': 3}
+    {'top1': 0.6666666666666666, 'mean_class_accuracy': 0.75, 'num_samples': 3, 'num_unscored': 0}
 """
 
 _CITATION = """
@@ -78,25 +83,54 @@ def video_accuracy(
     ks = sorted({int(k) for k in top_k})
     if not ks or ks[0] < 1:
         raise ValueError(f"top_k must hold positive integers, got {top_k!r}.")
-    # rank of the true class: how many classes score strictly higher (ties resolve in favour of the true class,
-    # as argmax/top-k with a stable order would for the first maximum)
-    true_scores = scores[np.arange(num_samples), labels]
-    rank = (scores > true_scores[:, None]).sum(axis=1)
-    result: dict = {f"top{k}": float((rank < min(k, num_classes)).mean()) for k in ks}
+    ranks, predicted, unscored = _rank_true_class(scores, labels)
+    result: dict = {f"top{k}": float((ranks < min(k, num_classes)).mean()) for k in ks}
 
-    predicted = scores.argmax(axis=1)
+    # rows: true class; columns: predicted class. Clips with a NaN score have no predicted class: they are counted
+    # in their true class's total (as errors) but in no column, so trace / num_samples == top1 always.
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    counts = confusion.sum(axis=1)
+    np.add.at(confusion, (labels[~unscored], predicted[~unscored]), 1)
+    counts = np.bincount(labels, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
     result["mean_class_accuracy"] = float(np.nanmean(per_class))
     result["num_samples"] = int(num_samples)
+    result["num_unscored"] = int(unscored.sum())
     if return_per_class:
         result["per_class_accuracy"] = per_class.tolist()
     if return_confusion_matrix:
         result["confusion_matrix"] = confusion.tolist()
     return result
+
+
+def _rank_true_class(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    The rank of each clip's true class, its predicted class and which clips are unscored.
+
+    The ranking is the order of a stable descending sort, the order in which `argmax` / top-k pick: a class ranks
+    above the true class when it scores higher, or scores the same and has a lower index. So ties are broken exactly
+    as the confusion matrix's `argmax` breaks them, and top-1 is always the confusion matrix's trace / N: a model
+    whose logits are all equal predicts class 0 for every clip and is right only on class 0's clips.
+
+    A clip with a NaN score anywhere is *unscored*: it has no ranking, counts as wrong for every k and has no
+    predicted class (a diverged model scores 0, never 100%). Infinite scores are ordered as numbers.
+
+    Args:
+        scores (`np.ndarray` of shape `(N, C)`): per-class scores.
+        labels (`np.ndarray` of shape `(N,)`): true classes.
+
+    Returns:
+        `ranks` `(N,)` (0 = ranked first; `C` for unscored clips), `predicted` `(N,)` (argmax; meaningless where
+        unscored) and `unscored` `(N,)` `bool`.
+    """
+    num_samples, num_classes = scores.shape
+    unscored = np.isnan(scores).any(axis=1)
+    true_scores = scores[np.arange(num_samples), labels][:, None]
+    lower_index = np.arange(num_classes)[None, :] < labels[:, None]
+    ranks = ((scores > true_scores) | ((scores == true_scores) & lower_index)).sum(axis=1)
+    ranks[unscored] = num_classes
+    predicted = np.where(unscored, 0, np.nan_to_num(scores, nan=-np.inf).argmax(axis=1))
+    return ranks, predicted, unscored
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)

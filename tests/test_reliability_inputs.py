@@ -1,0 +1,90 @@
+"""Numbers that cannot lie and inputs that cannot exhaust the machine: the accuracy metric on ties and NaN, frames
+with NaN/inf, URL deadlines and size caps, and the decoder's frame-size guard."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tanet_hf.training import METRIC_DIR, load_video_accuracy
+from tanet_hf.video_decoding_tanet import VideoDecodeError, decode_video_frames, frames_to_uint8_rgb
+
+sys.path.insert(0, str(Path(__file__).parent))
+from video_factory import make_video, read_counter  # noqa: E402
+
+sys.path.insert(0, str(METRIC_DIR))
+from video_accuracy import video_accuracy  # noqa: E402
+
+# --- the accuracy metric --------------------------------------------------------------------------------------------
+
+
+def _agrees_with_confusion_matrix(results: dict) -> bool:
+    confusion = np.asarray(results["confusion_matrix"])
+    return results["top1"] == pytest.approx(np.trace(confusion) / results["num_samples"])
+
+
+def test_all_equal_logits_score_what_argmax_predicts_not_100_percent():
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 1, 2])
+    results = video_accuracy(np.zeros((10, 8)), labels, top_k=(1, 5), return_confusion_matrix=True)
+    # argmax of equal scores is class 0: right only on the one clip of class 0; top-5 holds classes 0–4
+    assert results["top1"] == pytest.approx(0.1)
+    assert results["top5"] == pytest.approx(7 / 10)
+    assert _agrees_with_confusion_matrix(results)
+    assert np.asarray(results["confusion_matrix"])[:, 0].sum() == 10
+
+
+def test_all_nan_logits_score_zero_and_are_counted_as_unscored():
+    labels = np.array([0, 1, 2, 3])
+    results = video_accuracy(np.full((4, 6), np.nan), labels, top_k=(1, 5), return_confusion_matrix=True)
+    assert results["top1"] == 0.0 and results["top5"] == 0.0 and results["mean_class_accuracy"] == 0.0
+    assert results["num_unscored"] == 4
+    assert np.asarray(results["confusion_matrix"]).sum() == 0
+    assert _agrees_with_confusion_matrix(results)
+
+
+def test_a_clip_with_some_nan_scores_is_wrong_and_the_others_count_normally():
+    scores = np.array([[0.9, 0.1, 0.0], [np.nan, 0.8, 0.1], [0.1, 0.2, 0.7], [0.3, np.nan, np.nan]])
+    results = video_accuracy(scores, np.array([0, 1, 2, 0]), top_k=(1, 3), return_confusion_matrix=True)
+    assert results["top1"] == pytest.approx(0.5) and results["top3"] == pytest.approx(0.5)
+    assert results["num_unscored"] == 2
+    assert results["mean_class_accuracy"] == pytest.approx((0.5 + 0.0 + 1.0) / 3)
+    assert _agrees_with_confusion_matrix(results)
+
+
+def test_ties_between_the_true_class_and_others_break_like_argmax():
+    # true class 2 ties with class 1 (lower index: ranks first) and class 3 (higher index: ranks after)
+    scores = np.array([[0.0, 0.5, 0.5, 0.5], [0.0, 0.2, 0.9, 0.9]])
+    results = video_accuracy(scores, np.array([2, 2]), top_k=(1, 2), return_confusion_matrix=True)
+    assert results["top1"] == pytest.approx(0.5) and results["top2"] == pytest.approx(1.0)
+    assert _agrees_with_confusion_matrix(results)
+
+
+def test_top1_and_confusion_matrix_agree_through_evaluate_on_random_ties_and_nan():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, size=(200, 7)).astype(np.float32)  # many ties
+    scores[rng.random(scores.shape) < 0.02] = np.nan
+    labels = rng.integers(0, 7, size=200)
+    results = load_video_accuracy().compute(
+        predictions=scores, references=labels, top_k=(1, 5), return_confusion_matrix=True
+    )
+    assert _agrees_with_confusion_matrix(results)
+    assert results["num_unscored"] == int(np.isnan(scores).any(axis=1).sum()) > 0
+
+
+# --- frames in memory -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_float_frames_with_nan_or_inf_are_refused_by_name(bad, kind):
+    frames = np.full((2, 8, 8, 3), 0.5, np.float32)
+    frames[1, 3, 4, 0] = bad
+    video = frames if kind == "numpy" else torch.from_numpy(frames).permute(0, 3, 1, 2)
+    with pytest.raises(ValueError, match=r"clip: .*(NaN|infinite)"):
+        frames_to_uint8_rgb(video, "clip")
+    with pytest.raises(ValueError, match=r"<(ndarray|Tensor)>: .*(NaN|infinite)"):
+        decode_video_frames(video, lambda n: np.arange(n))
