@@ -9,7 +9,14 @@ Backends (`backend="auto"` picks the first that works):
 - PyAV, whose wheels carry their own FFmpeg, so it works on a fresh machine with pip packages only.
 
 Both decode only what the sampled indices need: PyAV reads the packet index once (no decoding), then seeks to the
-keyframe before each wanted frame unless decoding on is shorter; torchcodec does the same internally.
+keyframe before each wanted frame unless decoding on is shorter; torchcodec does the same internally. The frames
+torchcodec returns are checked against PyAV's packet index (their timestamps); where they disagree, and for MPEG
+program/transport streams where torchcodec is known to, PyAV decodes instead, whichever backend was asked for.
+
+[`DecodeLimits`] bounds what one input may cost: frame size and aspect ratio (checked from the header before any
+frame is decoded), and for URLs an overall deadline and a size cap. Settings: a `limits=` argument, or the
+`TANET_MAX_FRAME_PIXELS`, `TANET_MAX_ASPECT_RATIO`, `TANET_URL_TIMEOUT` and `TANET_URL_MAX_BYTES` environment
+variables.
 
 Files that cannot be decoded raise [`VideoDecodeError`], a `ValueError` whose message names the file and the
 reason. FFmpeg's own log stays silent.
@@ -22,10 +29,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import http.client
 import io
 import os
 import re
+import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +45,8 @@ import numpy as np
 import torch
 
 DECODING_BACKENDS = ("auto", "torchcodec", "pyav")
-# Program streams without an index, where torchcodec 0.17 returns neighbouring frames or fails ("auto" uses PyAV)
+# MPEG program/transport streams, where torchcodec 0.17 returns neighbouring frames (MPEG-PS) or none (MPEG-2 in
+# MPEG-TS): PyAV decodes them whichever backend was asked for
 _TORCHCODEC_UNRELIABLE_FORMATS = ("mpeg", "mpegts", "mpegvideo")
 _TEXT_DEMUXERS = ("tty",)
 # FFmpeg decoders that implement skipping non-reference frames exactly (the other frames decode bit-identically)
@@ -76,6 +87,70 @@ class DecodedFrames:
 
 
 SampleIndicesFn = Callable[[int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """
+    What reading one video may cost, so that a small hostile or broken input cannot exhaust the machine. Each field
+    defaults to the environment variable named below when it is set, else to the value shown.
+
+    Args:
+        max_frame_pixels (`int`, `TANET_MAX_FRAME_PIXELS`, defaults to 7680 × 4320 = 33,177,600, 8K UHD): frames
+            with more pixels are refused before anything is decoded (one RGB frame of that size is 100 MB).
+        max_aspect_ratio (`float`, `TANET_MAX_ASPECT_RATIO`, defaults to 10): frames whose long side exceeds this
+            many times the short side are refused before decoding. Resizing the short side to the model's 256 px
+            makes the long side this many times larger: a 2 × 16384 px frame (a few KB encoded) would become
+            256 × 2,097,152 px, GBs per frame.
+        url_timeout_s (`float`, `TANET_URL_TIMEOUT`, defaults to 300): overall deadline for downloading a URL,
+            connection, headers and body together (a server that trickles a byte a second is cut off).
+        url_max_bytes (`int`, `TANET_URL_MAX_BYTES`, defaults to 2 GiB): a download larger than this is refused
+            (by its `Content-Length` before reading, or once the body passes it).
+    """
+
+    max_frame_pixels: int = 7680 * 4320
+    max_aspect_ratio: float = 10.0
+    url_timeout_s: float = 300.0
+    url_max_bytes: int = 2 * 1024**3
+
+    @classmethod
+    def from_env(cls) -> DecodeLimits:
+        """The limits with each `TANET_*` environment variable that is set in place of the default."""
+        values: dict[str, Any] = {}
+        for field, variable, kind in (
+            ("max_frame_pixels", "TANET_MAX_FRAME_PIXELS", int),
+            ("max_aspect_ratio", "TANET_MAX_ASPECT_RATIO", float),
+            ("url_timeout_s", "TANET_URL_TIMEOUT", float),
+            ("url_max_bytes", "TANET_URL_MAX_BYTES", int),
+        ):
+            text = os.environ.get(variable)
+            if text:
+                try:
+                    values[field] = kind(text)
+                except ValueError as error:
+                    raise ValueError(f"{variable}={text!r} is not a valid {kind.__name__}.") from error
+                if values[field] <= 0:
+                    raise ValueError(f"{variable}={text!r} must be positive.")
+        return cls(**values)
+
+    def check_frame_size(self, width: int, height: int, name: str) -> None:
+        """Raise [`VideoDecodeError`] naming `name` when a `width` × `height` frame exceeds the limits."""
+        if width <= 0 or height <= 0:
+            return  # unknown until decoded (rare); the decoder then reports what it finds
+        if width * height > self.max_frame_pixels:
+            raise VideoDecodeError(
+                name,
+                f"frames of {width} × {height} = {width * height:,} pixels exceed the limit of "
+                f"{self.max_frame_pixels:,} (DecodeLimits.max_frame_pixels / TANET_MAX_FRAME_PIXELS)",
+            )
+        ratio = max(width, height) / min(width, height)
+        if ratio > self.max_aspect_ratio:
+            raise VideoDecodeError(
+                name,
+                f"frames of {width} × {height} have an aspect ratio of {ratio:.0f}:1, beyond the limit of "
+                f"{self.max_aspect_ratio:g}:1 (DecodeLimits.max_aspect_ratio / TANET_MAX_ASPECT_RATIO); resizing "
+                "them would cost far more memory than the clip is worth",
+            )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -141,7 +216,7 @@ def resolve_backend(backend: str = "auto") -> str:
     return backend
 
 
-def _open_source(video: Any, name: str) -> str | bytes:
+def _open_source(video: Any, name: str, limits: DecodeLimits | None = None) -> str | bytes:
     """A path, or the bytes, of `video` (path, URL, bytes, binary file object, `datasets` `{"path", "bytes"}` dict)."""
     if isinstance(video, dict):
         if video.get("bytes") is not None:
@@ -158,11 +233,7 @@ def _open_source(video: Any, name: str) -> str | bytes:
         return bytes(video)
     path = os.fspath(video)
     if path.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(path, timeout=60) as response:
-                return _open_source(response.read(), name)
-        except OSError as error:
-            raise VideoDecodeError(name, f"download failed ({error})") from error
+        return _open_source(_download(path, name, limits or DecodeLimits.from_env()), name)
     if not os.path.exists(path):
         raise VideoDecodeError(name, "no such file")
     if os.path.isdir(path):
@@ -170,6 +241,91 @@ def _open_source(video: Any, name: str) -> str | bytes:
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(name, "the file is empty (0 bytes)")
     return path
+
+
+class _SocketRegistry:
+    """The sockets one download opened (redirects open more), so that its deadline can shut them all."""
+
+    def __init__(self):
+        self.sockets: list[socket.socket] = []
+        self.expired = False
+
+    def shut_all(self) -> None:
+        self.expired = True
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # unblocks a recv waiting in another thread
+            except OSError:
+                pass
+
+
+def _opener_for(registry: _SocketRegistry) -> urllib.request.OpenerDirector:
+    """A urllib opener whose HTTP(S) connections record their sockets in `registry`."""
+
+    def recording(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+        class Recording(base):
+            def connect(self):
+                super().connect()
+                registry.sockets.append(self.sock)
+                if registry.expired:
+                    registry.shut_all()
+
+        return Recording
+
+    http_connection, https_connection = recording(http.client.HTTPConnection), recording(http.client.HTTPSConnection)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(http_connection, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(https_connection, req, context=self._context)
+
+    return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
+
+
+def _download(url: str, name: str, limits: DecodeLimits) -> bytes:
+    """
+    The body at `url`, within `limits.url_timeout_s` overall (connection, redirects, headers and body: a timer
+    shuts the sockets when the deadline passes) and `limits.url_max_bytes`. Raises [`VideoDecodeError`].
+    """
+    registry = _SocketRegistry()
+    timer = threading.Timer(limits.url_timeout_s, registry.shut_all)
+    timer.daemon = True
+    started = time.monotonic()
+    timer.start()
+    try:
+        with _opener_for(registry).open(url, timeout=limits.url_timeout_s) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limits.url_max_bytes:
+                raise VideoDecodeError(name, _too_large(f"declares {int(declared):,} bytes", limits))
+            chunks, size = [], 0
+            while chunk := response.read1(1 << 20):
+                size += len(chunk)
+                if size > limits.url_max_bytes:
+                    raise VideoDecodeError(name, _too_large(f"sent more than {limits.url_max_bytes:,} bytes", limits))
+                chunks.append(chunk)
+            if registry.expired:  # the shut socket looked like the end of the body
+                raise OSError("the connection was shut at the deadline")
+            return b"".join(chunks)
+    except (OSError, http.client.HTTPException) as error:
+        if registry.expired or time.monotonic() - started >= limits.url_timeout_s:
+            raise VideoDecodeError(
+                name,
+                f"download did not finish within {limits.url_timeout_s:g} s (DecodeLimits.url_timeout_s / "
+                "TANET_URL_TIMEOUT)",
+            ) from error
+        raise VideoDecodeError(name, f"download failed ({error})") from error
+    finally:
+        timer.cancel()
+
+
+def _too_large(what: str, limits: DecodeLimits) -> str:
+    return (
+        f"download refused: the server {what}, over the limit of {limits.url_max_bytes:,} "
+        "(DecodeLimits.url_max_bytes / TANET_URL_MAX_BYTES)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -281,6 +437,7 @@ def decode_video_frames(
     sample_indices_fn: SampleIndicesFn,
     backend: str = "auto",
     num_threads: int = 1,
+    limits: DecodeLimits | None = None,
 ) -> DecodedFrames:
     """
     Decode the frames of `video` chosen by `sample_indices_fn(num_video_frames)`.
@@ -295,36 +452,47 @@ def decode_video_frames(
         sample_indices_fn (`Callable[[int], np.ndarray]`): Maps the video's frame count to the wanted indices
             (any shape, values in `[0, num_video_frames)`, repeats allowed).
         backend (`str`): `"auto"` (torchcodec when usable, PyAV otherwise or when torchcodec fails on a file that
-            PyAV can read), `"torchcodec"` or `"pyav"`.
+            PyAV can read), `"torchcodec"` or `"pyav"`. Whichever is asked for, the frames are those at the
+            indices: MPEG program/transport streams (where torchcodec returns neighbouring frames or none) and any
+            file whose torchcodec frames carry timestamps other than the packet index's go to PyAV
+            (`DecodedFrames.backend` says which decoded).
         num_threads (`int`): FFmpeg decoding threads; 1 suits DataLoader workers (one per core), 0 lets FFmpeg choose.
+        limits ([`DecodeLimits`], *optional*): frame-size and download bounds; defaults to
+            `DecodeLimits.from_env()` (the `TANET_*` environment variables, else the documented defaults).
 
     Returns:
         [`DecodedFrames`] with `frames` of shape `(indices.size, 3, H, W)`, `uint8`, in the order of `indices`.
 
     Raises:
-        [`VideoDecodeError`]: the input is missing, empty, truncated, corrupt, text, or has no video stream.
+        [`VideoDecodeError`]: the input is missing, empty, truncated, corrupt, text, or has no video stream; its
+            frames are larger or more elongated than `limits` allow (checked from the header, before decoding); a
+            download passed the deadline or the size cap.
     """
     name = describe_video_source(video)
+    limits = limits or DecodeLimits.from_env()
     if not is_encoded_video(video):
         frames = frames_to_uint8_rgb(video, name)
         indices = _checked_indices(sample_indices_fn(frames.shape[0]), frames.shape[0], name)
         return DecodedFrames(frames[torch.from_numpy(indices.reshape(-1))], indices, frames.shape[0], None, "array")
     if _is_torchcodec_decoder(video):
+        limits.check_frame_size(int(video.metadata.width or 0), int(video.metadata.height or 0), name)
         return _decode_with_torchcodec_decoder(video, name, sample_indices_fn, probe=None)
 
-    source = _open_source(video, name)
-    chosen = resolve_backend(backend)
-    if chosen == "torchcodec":
-        probe = _probe_with_pyav(source, name)
-        if backend == "auto" and probe.format_name in _TORCHCODEC_UNRELIABLE_FORMATS:
-            return _decode_with_pyav(source, name, sample_indices_fn, num_threads)
-        try:
-            return _decode_with_torchcodec(source, name, sample_indices_fn, probe, num_threads)
-        except VideoDecodeError:
-            if backend != "auto":
-                raise
-            # torchcodec gave up on a file that FFmpeg opens (e.g. MPEG-PS without an index): PyAV decides
-    return _decode_with_pyav(source, name, sample_indices_fn, num_threads)
+    source = _open_source(video, name, limits)
+    if resolve_backend(backend) == "torchcodec":
+        probe = _probe_with_pyav(source, name, limits, scan_frames=True)
+        # MPEG program/transport streams: torchcodec returns neighbouring frames or none at all, whichever backend
+        # was asked for; PyAV decodes them exactly
+        if probe.format_name not in _TORCHCODEC_UNRELIABLE_FORMATS:
+            try:
+                return _decode_with_torchcodec(source, name, sample_indices_fn, probe, num_threads)
+            except _WrongFrames:
+                pass  # torchcodec returned frames other than those asked for: PyAV decodes them
+            except VideoDecodeError:
+                if backend != "auto":
+                    raise
+                # torchcodec gave up on a file that FFmpeg opens: PyAV decides
+    return _decode_with_pyav(source, name, sample_indices_fn, num_threads, limits)
 
 
 def _checked_indices(indices: Any, num_video_frames: int, name: str) -> np.ndarray:
@@ -349,6 +517,11 @@ class _Probe:
     declared_frames: int | None  # frame count in the header (MP4, MOV, AVI); None when absent (Matroska, MPEG-PS)
     declared_seconds: float | None  # Matroska/WebM track duration; None elsewhere
     fps: float | None
+    frame_seconds: list[float] | None = None  # every frame's timestamp, in order, when the packet index was read
+
+
+class _WrongFrames(Exception):
+    """A decoder returned frames other than those asked for (their timestamps disagree with the packet index)."""
 
 
 def _as_pyav_input(source: str | bytes) -> str | io.BytesIO:
@@ -367,8 +540,9 @@ def _open_container(source: str | bytes, name: str) -> Any:
     return container
 
 
-def _inspect(container: Any, name: str) -> tuple[Any, _Probe]:
-    """The first video stream and what the header declares; raises for text files and files without video."""
+def _inspect(container: Any, name: str, limits: DecodeLimits) -> tuple[Any, _Probe]:
+    """The first video stream and what the header declares; raises for text files, files without video and frames
+    beyond `limits`."""
     if container.format.name in _TEXT_DEMUXERS:
         raise VideoDecodeError(name, "is a text file, not a video")
     if not container.streams.video:
@@ -376,6 +550,7 @@ def _inspect(container: Any, name: str) -> tuple[Any, _Probe]:
         found = f"only {', '.join(kinds)} streams" if kinds else "no streams"
         raise VideoDecodeError(name, f"has no video stream ({found})")
     stream = container.streams.video[0]
+    limits.check_frame_size(stream.codec_context.width, stream.codec_context.height, name)
     declared_seconds = None
     if container.format.name.startswith("matroska"):
         # Matroska/WebM headers carry no frame count but do carry the duration: per track in the `DURATION` tag
@@ -392,9 +567,21 @@ def _inspect(container: Any, name: str) -> tuple[Any, _Probe]:
     )
 
 
-def _probe_with_pyav(source: str | bytes, name: str) -> _Probe:
+def _probe_with_pyav(source: str | bytes, name: str, limits: DecodeLimits, scan_frames: bool = False) -> _Probe:
+    """What the header declares; with `scan_frames`, also every frame's timestamp from the packet index (no
+    decoding), against which another decoder's frames can be checked."""
+    import av
+
     with _open_container(source, name) as container:
-        return _inspect(container, name)[1]
+        stream, probe = _inspect(container, name, limits)
+        if scan_frames:
+            try:
+                index = _scan_packets(container, stream)
+            except av.FFmpegError as error:
+                raise VideoDecodeError(name, f"not a readable video stream ({_pyav_reason(error)})") from error
+            if index is not None and stream.time_base:
+                probe.frame_seconds = [float(pts * stream.time_base) for pts in index.pts]
+        return probe
 
 
 def _check_complete(probe: _Probe, name: str, num_frames: int, seconds: float | None) -> None:
@@ -464,9 +651,25 @@ def _decode_with_torchcodec_decoder(
         batch = decoder.get_frames_at(indices=indices.reshape(-1).tolist())
     except Exception as error:
         raise VideoDecodeError(name, f"decoding failed ({_torchcodec_reason(error)})") from error
+    if probe is not None and probe.frame_seconds is not None:
+        _check_timestamps(batch.pts_seconds, indices.reshape(-1), probe.frame_seconds, num_video_frames)
     frames = frames_to_uint8_rgb(batch.data, name)  # torchcodec already rotates; this makes gray/alpha output RGB
     fps = getattr(metadata, "average_fps", None)
     return DecodedFrames(frames, indices, num_video_frames, fps, "torchcodec")
+
+
+def _check_timestamps(
+    returned_seconds: torch.Tensor, indices: np.ndarray, frame_seconds: list[float], num_video_frames: int
+) -> None:
+    """Raise `_WrongFrames` unless the frame returned for each index carries that frame's timestamp in the packet
+    index (within a tenth of the shortest frame gap) and both decoders count the same frames."""
+    if num_video_frames != len(frame_seconds):
+        raise _WrongFrames(f"{num_video_frames} frames counted, the packet index has {len(frame_seconds)}")
+    expected = np.asarray(frame_seconds)[indices]
+    gaps = np.diff(frame_seconds)
+    tolerance = 0.1 * float(gaps[gaps > 0].min()) if (gaps > 0).any() else 1e-3
+    if not np.allclose(returned_seconds.double().numpy(), expected, rtol=0.0, atol=tolerance):
+        raise _WrongFrames("frame timestamps disagree with the packet index")
 
 
 def _torchcodec_reason(error: Exception) -> str:
@@ -489,12 +692,12 @@ class _PacketIndex:
 
 
 def _decode_with_pyav(
-    source: str | bytes, name: str, sample_indices_fn: SampleIndicesFn, num_threads: int
+    source: str | bytes, name: str, sample_indices_fn: SampleIndicesFn, num_threads: int, limits: DecodeLimits
 ) -> DecodedFrames:
     import av
 
     with _open_container(source, name) as container:
-        stream, probe = _inspect(container, name)
+        stream, probe = _inspect(container, name, limits)
         stream.codec_context.thread_count = num_threads
         if num_threads != 1:
             stream.codec_context.thread_type = "AUTO"
@@ -645,6 +848,7 @@ def _decode_in_order(container: Any, stream: Any, wanted: np.ndarray, name: str)
 __all__ = [
     "VideoDecodeError",
     "DecodedFrames",
+    "DecodeLimits",
     "decode_video_frames",
     "frames_to_uint8_rgb",
     "describe_video_source",
