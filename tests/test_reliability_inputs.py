@@ -88,3 +88,66 @@ def test_float_frames_with_nan_or_inf_are_refused_by_name(bad, kind):
         frames_to_uint8_rgb(video, "clip")
     with pytest.raises(ValueError, match=r"<(ndarray|Tensor)>: .*(NaN|infinite)"):
         decode_video_frames(video, lambda n: np.arange(n))
+
+
+# --- the decoder's frame-size guard ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> Path:
+    """4 KB of H.264: two 16384 × 2 px frames (short side resized to 256 would make 256 × 2,097,152 px frames)."""
+    return make_video(tmp_path_factory.mktemp("bomb") / "bomb.mp4", num_frames=2, size=(16384, 2), pattern="gray_ramp")
+
+
+@pytest.mark.parametrize("backend", ["pyav", "auto"])
+def test_an_absurd_aspect_ratio_is_refused_by_name_before_any_frame_is_decoded(bomb, backend, monkeypatch):
+    from tanet_hf import video_decoding_tanet
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a frame was decoded")
+
+    monkeypatch.setattr(video_decoding_tanet, "_iter_frames", no_decoding)
+    monkeypatch.setattr(video_decoding_tanet, "_decode_with_torchcodec", no_decoding)
+    with pytest.raises(VideoDecodeError, match=r"16384 × 2 .*aspect ratio of 8192:1") as info:
+        decode_video_frames(bomb, lambda n: np.arange(n), backend=backend)
+    assert info.value.source == str(bomb)
+    assert bomb.stat().st_size < 10_000
+
+
+def test_frame_size_limits_are_settings(tmp_path, monkeypatch):
+    from tanet_hf.video_decoding_tanet import DecodeLimits
+
+    path = make_video(tmp_path / "small.mp4", num_frames=3, size=(64, 48))
+    with pytest.raises(VideoDecodeError, match=r"64 × 48 = 3,072 pixels exceed the limit of 3,000"):
+        decode_video_frames(path, lambda n: np.arange(n), backend="pyav", limits=DecodeLimits(max_frame_pixels=3000))
+    monkeypatch.setenv("TANET_MAX_FRAME_PIXELS", "3000")
+    with pytest.raises(VideoDecodeError, match="TANET_MAX_FRAME_PIXELS"):
+        decode_video_frames(path, lambda n: np.arange(n), backend="pyav")
+    monkeypatch.setenv("TANET_MAX_FRAME_PIXELS", "3072")
+    monkeypatch.setenv("TANET_MAX_ASPECT_RATIO", "1.2")
+    with pytest.raises(VideoDecodeError, match=r"64 × 48 have an aspect ratio of 1.333:1, beyond the limit of 1.2:1"):
+        decode_video_frames(path, lambda n: np.arange(n), backend="pyav")
+    monkeypatch.setenv("TANET_MAX_ASPECT_RATIO", "1.5")
+    assert [read_counter(f) for f in decode_video_frames(path, lambda n: np.arange(n), backend="pyav").frames] == [
+        0,
+        1,
+        2,
+    ]
+    monkeypatch.setenv("TANET_MAX_ASPECT_RATIO", "wide")
+    with pytest.raises(ValueError, match="TANET_MAX_ASPECT_RATIO='wide'"):
+        DecodeLimits.from_env()
+
+
+def test_a_training_loader_skips_the_bomb_as_an_unreadable_video(bomb, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.data import VideoClipDataset
+
+    good = make_video(tmp_path / "good.mp4", num_frames=8, size=(64, 48))
+    rows = datasets.Dataset.from_dict({"video": [str(bomb), str(good)], "label": [0, 1]})
+    rows = rows.cast_column("video", datasets.Video(decode=False))
+    processor = TANetVideoProcessor(num_frames=2, decode_backend="pyav")
+    item = VideoClipDataset(rows, processor, mode="train")[0]
+    assert item["valid"] is False and item["labels"] == 1
+    assert len(item["skipped"]) == 1 and "bomb.mp4" in item["skipped"][0] and "aspect ratio" in item["skipped"][0]
+    assert item["pixel_values"].shape[0] == 2

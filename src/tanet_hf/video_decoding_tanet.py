@@ -147,7 +147,7 @@ class DecodeLimits:
         if ratio > self.max_aspect_ratio:
             raise VideoDecodeError(
                 name,
-                f"frames of {width} × {height} have an aspect ratio of {ratio:.0f}:1, beyond the limit of "
+                f"frames of {width} × {height} have an aspect ratio of {ratio:.4g}:1, beyond the limit of "
                 f"{self.max_aspect_ratio:g}:1 (DecodeLimits.max_aspect_ratio / TANET_MAX_ASPECT_RATIO); resizing "
                 "them would cost far more memory than the clip is worth",
             )
