@@ -3,7 +3,10 @@ with NaN/inf, URL deadlines and size caps, and the decoder's frame-size guard.""
 
 from __future__ import annotations
 
+import socketserver
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +154,84 @@ def test_a_training_loader_skips_the_bomb_as_an_unreadable_video(bomb, tmp_path)
     assert item["valid"] is False and item["labels"] == 1
     assert len(item["skipped"]) == 1 and "bomb.mp4" in item["skipped"][0] and "aspect ratio" in item["skipped"][0]
     assert item["pixel_values"].shape[0] == 2
+
+
+# --- URLs: an overall deadline and a size cap -----------------------------------------------------------------------
+
+
+class _HostileHandler(socketserver.BaseRequestHandler):
+    """Raw HTTP on 127.0.0.1: `/video` serves a real file, `/redirect` points there, `/trickle-body` and
+    `/trickle-headers` send a byte every 0.1 s, `/endless` streams 64 MiB of zeros without a length, `/huge`
+    declares a terabyte. Trickles give up after 20 s so that no test can hang on the server."""
+
+    def handle(self):
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        path = request.split(b" ")[1].decode()
+        send, stop_at = self.request.sendall, time.monotonic() + 20
+        try:
+            if path == "/video":
+                body = self.server.video_bytes
+                send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+            elif path == "/redirect":
+                send(b"HTTP/1.1 302 Found\r\nLocation: /video\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            elif path == "/huge":
+                send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\nConnection: close\r\n\r\n")
+            elif path == "/endless":
+                send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                for _ in range(1024):  # 64 MiB at most: "endless" next to the 1 MiB cap, bounded for the machine
+                    send(bytes(1 << 16))
+            elif path.startswith("/trickle"):
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n" if path == "/trickle-body" else b"HTTP/1.1 200 OK\r\n"
+                send(head + (b"\r\n" if path == "/trickle-body" else b""))
+                while time.monotonic() < stop_at:
+                    send(b"x" if path == "/trickle-body" else b"X-Slow: 1\r\n"[:1])
+                    time.sleep(0.1)
+        except OSError:
+            pass  # the client hung up, as it should
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _HostileHandler)
+    server.daemon_threads = True
+    server.video_bytes = make_video(tmp_path_factory.mktemp("served") / "served.mp4", num_frames=6).read_bytes()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_video_decodes_through_a_redirect(hostile_server):
+    decoded = decode_video_frames(f"{hostile_server}/redirect", lambda n: np.array([1, 4]), backend="pyav")
+    assert [read_counter(frame) for frame in decoded.frames] == [1, 4]
+
+
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-headers"])
+def test_a_trickling_server_is_cut_off_at_the_overall_deadline(hostile_server, path):
+    from tanet_hf.video_decoding_tanet import DecodeLimits
+
+    started = time.monotonic()
+    with pytest.raises(VideoDecodeError, match=r"did not finish within 1.5 s .*TANET_URL_TIMEOUT") as info:
+        decode_video_frames(f"{hostile_server}{path}", lambda n: np.arange(n), limits=DecodeLimits(url_timeout_s=1.5))
+    assert info.value.source == f"{hostile_server}{path}"
+    assert time.monotonic() - started < 6
+
+
+def test_an_endless_or_huge_body_ends_in_a_clear_error_not_memory_error(hostile_server, monkeypatch):
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.video_decoding_tanet import DecodeLimits
+
+    with pytest.raises(VideoDecodeError, match=r"sent more than 1,048,576 bytes.*TANET_URL_MAX_BYTES"):
+        decode_video_frames(f"{hostile_server}/endless", lambda n: n, limits=DecodeLimits(url_max_bytes=1 << 20))
+    with pytest.raises(VideoDecodeError, match=r"declares 1,000,000,000,000 bytes, over the limit of 2,147,483,648"):
+        decode_video_frames(f"{hostile_server}/huge", lambda n: n)
+    # the environment reaches the processor, which passes no limits of its own
+    monkeypatch.setenv("TANET_URL_MAX_BYTES", str(1 << 20))
+    with pytest.raises(VideoDecodeError, match="sent more than 1,048,576 bytes"):
+        TANetVideoProcessor(num_frames=2, decode_backend="pyav")(f"{hostile_server}/endless")
