@@ -186,10 +186,11 @@ class _HostileHandler(socketserver.BaseRequestHandler):
                 for _ in range(1024):  # 64 MiB at most: "endless" next to the 1 MiB cap, bounded for the machine
                     send(bytes(1 << 16))
             elif path.startswith("/trickle"):
-                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n" if path == "/trickle-body" else b"HTTP/1.1 200 OK\r\n"
-                send(head + (b"\r\n" if path == "/trickle-body" else b""))
+                # a body that never completes, or a header line that never ends
+                body = path == "/trickle-body"
+                send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" if body else b"HTTP/1.1 200 OK\r\nX-Slow: ")
                 while time.monotonic() < stop_at:
-                    send(b"x" if path == "/trickle-body" else b"X-Slow: 1\r\n"[:1])
+                    send(b"x")
                     time.sleep(0.1)
         except OSError:
             pass  # the client hung up, as it should
