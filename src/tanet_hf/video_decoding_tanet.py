@@ -92,8 +92,9 @@ SampleIndicesFn = Callable[[int], np.ndarray]
 @dataclass(frozen=True)
 class DecodeLimits:
     """
-    What reading one video may cost, so that a small hostile or broken input cannot exhaust the machine. Each field
-    defaults to the environment variable named below when it is set, else to the value shown.
+    What reading one video may cost, so that a small hostile or broken input cannot exhaust the machine.
+    [`decode_video_frames`] without `limits` uses `DecodeLimits.from_env()`: each field from the environment
+    variable named below when it is set, else the default shown.
 
     Args:
         max_frame_pixels (`int`, `TANET_MAX_FRAME_PIXELS`, defaults to 7680 × 4320 = 33,177,600, 8K UHD): frames

@@ -121,7 +121,7 @@ def _rank_true_class(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
 
     Returns:
         `ranks` `(N,)` (0 = ranked first; `C` for unscored clips), `predicted` `(N,)` (argmax; meaningless where
-        unscored) and `unscored` `(N,)` `bool`.
+        unscored: NaN is not a class) and `unscored` `(N,)` `bool`.
     """
     num_samples, num_classes = scores.shape
     unscored = np.isnan(scores).any(axis=1)
@@ -129,7 +129,7 @@ def _rank_true_class(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     lower_index = np.arange(num_classes)[None, :] < labels[:, None]
     ranks = ((scores > true_scores) | ((scores == true_scores) & lower_index)).sum(axis=1)
     ranks[unscored] = num_classes
-    predicted = np.where(unscored, 0, np.nan_to_num(scores, nan=-np.inf).argmax(axis=1))
+    predicted = scores.argmax(axis=1)
     return ranks, predicted, unscored
 
 
