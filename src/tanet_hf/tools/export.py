@@ -158,11 +158,10 @@ def run(args: argparse.Namespace) -> int:
     network, processor = load_classifier(args.model)
     crop = (processor.crop_size.height, processor.crop_size.width)
     result = export_model(network, args.output, crop, args.file_format, args.views, check=not args.no_check)
-    print(
-        f"wrote {result.path}: input {('batch', *result.input_shape[1:])} float32 → logits (batch, {network.config.num_labels})"
-    )
+    shape = ("batch", *result.input_shape[1:])
+    print(f"wrote {result.path}: input {shape} float32 → logits (batch, {network.config.num_labels})")
     if result.parity is None and not args.no_check:
         print("parity not checked: onnxruntime is not installed (pip install 'tanet_hf[onnx]')")
-    for batch, error in result.parity.items():
+    for batch, error in (result.parity or {}).items():
         print(f"parity at batch {batch}: max relative error {error:.2e} (tolerance {PARITY_TOLERANCE:g})")
     return 0
