@@ -5,9 +5,10 @@ the frames T, height and width fixed as the checkpoint needs them (T is tied to 
 the processor's crop). After exporting, the outputs are compared with PyTorch at batch 1 and 3 (ONNX through
 onnxruntime, the optional extra `tanet_hf[onnx]`).
 
-The legacy TorchScript-based ONNX exporter (`dynamo=False`) and `torch.jit.trace` fail on this model inside
-PyTorch (`RuntimeError: unordered_map::at`, from the model's custom autograd functions); they are refused up front
-with a message naming the supported formats.
+The legacy TorchScript-based ONNX exporter (`dynamo=False`) and `torch.jit.trace` do not work on this model: with
+gradients enabled they fail inside PyTorch (`RuntimeError: unordered_map::at`, at the model's custom autograd
+functions); under `torch.no_grad()` they trace without error but the traced graph computes wrong outputs (relative
+error above 1 on the tiny test model). They are refused up front with a message naming the supported formats.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ def export_model(
     """
     if file_format in UNSUPPORTED_FORMATS:
         raise ValueError(
-            f"--format {file_format}: {UNSUPPORTED_FORMATS[file_format]} fails on TANet inside PyTorch "
-            f"(`RuntimeError: unordered_map::at`). Use --format onnx (torch.onnx.export(..., dynamo=True)) or "
-            f"--format torch (a torch.export program, .pt2)."
+            f"--format {file_format}: {UNSUPPORTED_FORMATS[file_format]} does not work on TANet (with gradients "
+            f"it fails with `RuntimeError: unordered_map::at`; under torch.no_grad() the traced graph gives wrong "
+            f"outputs). Use --format onnx (torch.onnx.export(..., dynamo=True)) or --format torch (a torch.export "
+            f"program, .pt2)."
         )
     if file_format not in FORMATS:
         raise ValueError(f"--format {file_format!r}; expected one of {list(FORMATS)}.")
