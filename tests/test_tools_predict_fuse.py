@@ -17,7 +17,7 @@ from tanet_hf import TANetForVideoClassification, TANetVideoProcessor
 from tanet_hf.cli import main
 from tanet_hf.tools import predict as predict_module
 from tanet_hf.tools.fuse import fuse_scores
-from tanet_hf.tools.scores import load_scores
+from tanet_hf.tools.scores import Scores, load_scores, save_scores
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,17 @@ def test_a_model_folder_without_a_processor_is_a_clear_error(model_dir, videos, 
         main(["predict", str(bare), str(videos["good"][0])])
     with pytest.raises(ValueError, match=r"absent_model: model folder not found"):
         main(["predict", str(tmp_path / "absent_model"), str(videos["good"][0])])
+
+
+def test_fuse_rescores_files_with_true_labels_and_refuses_different_videos(tmp_path, capsys):
+    labels = ["a", "b", "c"]
+    # model 1 is right on videos 0 and 1, model 2 on videos 1 and 2; their mean is right on all three
+    one = Scores("m1", labels, ["v0", "v1", "v2"], [[3, 0, 0], [0, 3, 0], [0, 2, 1]], targets=[0, 1, 2])
+    two = Scores("m2", labels, ["v2", "v1", "v0"], [[0, 0, 3], [0, 3, 0], [1, 2, 0]], targets=[2, 1, 0])
+    paths = [save_scores(one, tmp_path / "one.json"), save_scores(two, tmp_path / "two.json")]
+    assert main(["fuse", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert "one.json: top1 66.67%" in out and "two.json: top1 66.67%" in out and "fused: top1 100.00%" in out
+    fewer = save_scores(Scores("m3", labels, ["v0", "v1"], [[1, 0, 0], [0, 1, 0]]), tmp_path / "fewer.json")
+    with pytest.raises(ValueError, match=r"fewer\.json: scores a different set of videos .*'v2'"):
+        main(["fuse", str(paths[0]), str(fewer)])
