@@ -35,6 +35,7 @@ from transformers.image_utils import (
     pil_torch_interpolation_mapping,
 )
 from transformers.processing_utils import VideosKwargs
+from transformers.utils import logging
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .video_decoding_tanet import (
@@ -44,6 +45,8 @@ from .video_decoding_tanet import (
     describe_video_source,
     is_encoded_video,
 )
+
+logger = logging.get_logger(__name__)
 
 SAMPLING_STRATEGIES = ("uniform", "dense")
 SAMPLING_MODES = ("train", "eval", "test")  # of `sample_frame_indices`; "train" serves the training augmentation
@@ -154,6 +157,32 @@ def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
     return int(short_side * height / width), short_side
 
 
+# A frame is resized whole (the release's order: resize, then crop) when the resized frame holds at most this many times
+# the pixels of the views cut from it; beyond that (aspect ratios past ~3.5 : 1 for a centre crop), every view is cut
+# in source coordinates first, so that the work stays bounded by the output.
+RESIZE_WHOLE_FRAME_MAX_RATIO = 8
+
+
+def resize_within_budget(
+    frames: torch.Tensor,
+    resized_size: tuple[int, int],
+    output_pixels: int,
+    interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BILINEAR,
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """
+    `frames` `(n, 3, H, W)` resized to `resized_size` when that frame holds at most `RESIZE_WHOLE_FRAME_MAX_RATIO ×
+    output_pixels` pixels (`output_pixels`: the pixels of the views to cut, per frame), else unchanged; and the size
+    to pass to [`crop_resized`] as `resized_size`. Ordinary frames are thus resized whole, exactly as the release
+    does (bilinear with antialiasing, as PIL), and a 2 × 4000 frame is never turned into 256 × 512 000.
+    """
+    if tuple(frames.shape[-2:]) == tuple(resized_size):
+        return frames, tuple(resized_size)
+    if resized_size[0] * resized_size[1] > RESIZE_WHOLE_FRAME_MAX_RATIO * output_pixels:
+        return frames, tuple(resized_size)
+    resized = tvF.resize(frames, list(resized_size), interpolation=interpolation, antialias=True)
+    return resized, tuple(resized_size)
+
+
 def crop_resized(
     frames: torch.Tensor,
     box: tuple[int, int, int, int],
@@ -168,7 +197,9 @@ def crop_resized(
     The box is mapped back to source pixels (`top · H / H'`, ... rounded to the nearest pixel) and only that region
     is resized, with antialiasing (bilinear as the release's PIL resize by default). The work is proportional to the
     output, never to the resized frame: a 2 × 4000 frame "resized" to a short side of 256 would be 256 × 512 000
-    pixels, of which a centre crop keeps 224 × 224. Without resizing (`(H', W') == (H, W)`) this is a plain crop.
+    pixels, of which a centre crop keeps 224 × 224. Frames already at `resized_size` (see [`resize_within_budget`],
+    which resizes ordinary frames whole, as the release) are plainly cropped: the rounding of the box to source
+    pixels shifts a view by up to half a source pixel, so it is kept for frames too large to resize whole.
     """
     height, width = frames.shape[-2:]
     top, left, box_height, box_width = box
@@ -313,6 +344,10 @@ _UNSUPPORTED_SETTINGS: dict[str, tuple[tuple[Any, ...], str]] = {
 }
 
 
+# Settings of earlier versions that belonged to training; dropped (with a warning) from configs that still carry them.
+_TRAINING_SETTINGS = ("do_flip", "flip_label_map", "multiscale_scales")
+
+
 class TANetVideoProcessorKwargs(VideosKwargs, total=False):
     """
     Settings of [`TANetVideoProcessor`] beyond the standard video-processor ones.
@@ -383,6 +418,13 @@ class TANetVideoProcessor(BaseVideoProcessor):
     decode_backend = "auto"
 
     def __init__(self, short_side_size: int | None = None, **kwargs: Any) -> None:
+        legacy = sorted(name for name in _TRAINING_SETTINGS if kwargs.pop(name, None) is not None)
+        if legacy:  # configs saved before augmentation left the processor
+            logger.warning(
+                "TANetVideoProcessor: ignoring the training settings %s (training augmentation is "
+                "tanet_hf.training.augmentation.TrainAugmentation, not a processor setting).",
+                legacy,
+            )
         if short_side_size is not None:
             kwargs["size"] = {"shortest_edge": short_side_size}
         super().__init__(**kwargs)
@@ -605,11 +647,14 @@ class TANetVideoProcessor(BaseVideoProcessor):
         if settings["do_resize"]:
             resized = resized_shape(height, width, int(settings["size"].shortest_edge))
         interpolation = interpolation_mode(settings["resample"])
+        boxes = self._view_boxes(mode, resized, settings)
+        distinct = {box for box, _ in boxes}
+        frames, resized = resize_within_budget(frames, resized, sum(h * w for _, _, h, w in distinct), interpolation)
         views = [
             crop_resized(frames, box, resized, interpolation=interpolation).flip(-1)
             if mirrored
             else crop_resized(frames, box, resized, interpolation=interpolation)
-            for box, mirrored in self._view_boxes(mode, resized, settings)
+            for box, mirrored in boxes
         ]
         # every spatial view holds all clips: (K * T, 3, h, w) → (K, T, 3, h, w); views crop-major
         stacked = torch.stack(views).reshape(len(views) * clips, frames.shape[0] // clips, *views[0].shape[-3:])
@@ -656,6 +701,8 @@ __all__ = [
     "split_videos",
     "resized_shape",
     "crop_resized",
+    "resize_within_budget",
+    "RESIZE_WHOLE_FRAME_MAX_RATIO",
     "interpolation_mode",
     "fixed_crop_offsets",
     "center_crop_box",

@@ -10,8 +10,9 @@ and never saved with a model:
    meaning a mirror reverses, "... left to right" ↔ "... right to left").
 
 Sampling, resize size, crop size, normalisation and decoding come from the [`TANetVideoProcessor`] the model is
-saved with, so training and inference cannot drift apart. The crop is cut in source coordinates
-([`crop_resized`]), so the work is bounded by the output size whatever the frame's shape.
+saved with, so training and inference cannot drift apart. As in the processor, frames too large to resize whole are
+cropped in source coordinates first ([`resize_within_budget`], [`crop_resized`]), so the work is bounded by the
+output size whatever the frame's shape.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..video_processing_tanet import (
     crop_resized,
     fixed_crop_offsets,
     interpolation_mode,
+    resize_within_budget,
     resized_shape,
     sample_frame_indices,
 )
@@ -125,7 +127,9 @@ class TrainAugmentation:
         resized = resized_shape(height, width, processor.short_side_size) if processor.do_resize else (height, width)
         crop = processor.crop_size
         box = sample_multiscale_crop(*resized, (crop.height, crop.width), self.scales, rng)
-        frames = crop_resized(frames, box, resized, (crop.height, crop.width), interpolation_mode(processor.resample))
+        interpolation = interpolation_mode(processor.resample)
+        frames, resized = resize_within_budget(frames, resized, box[2] * box[3], interpolation)
+        frames = crop_resized(frames, box, resized, (crop.height, crop.width), interpolation)
         if self.do_flip and rng.random() < 0.5:
             frames = frames.flip(-1)
             label = (self.flip_label_map or {}).get(int(label), int(label))
