@@ -4,8 +4,9 @@
 One loop for one CPU, one GPU, many GPUs and many nodes (`accelerate launch examples/train.py ...`; DDP, or
 FSDP / DeepSpeed through Accelerate's own config), or plain `python examples/train.py ...`:
 
-- data through `datasets` ([`tanet_hf.data`]), decoded, sampled and augmented in DataLoader workers by the
-  [`TANetVideoProcessor`], with per-sample seeds `(seed, epoch, index)`;
+- data through `datasets` ([`tanet_hf.data`]), decoded, sampled and augmented in DataLoader workers
+  ([`TrainAugmentation`] for training clips, the [`TANetVideoProcessor`]'s views for evaluation), with per-sample
+  seeds `(seed, epoch, index)`;
 - the paper's recipes as presets ([`RECIPES`]: SGD, step schedule, weight decay, gradient clipping at 20,
   dropout, the release's parameter groups), learning rate scaled by global batch / 64, every value overridable;
 - mixed precision, gradient accumulation, `channels_last`, `torch.compile`, gradient checkpointing;
