@@ -34,6 +34,7 @@ from tanet_hf.training import (
     RECIPES,
     DataArguments,
     ModelArguments,
+    build_augmentation,
     build_model,
     build_processor,
     checkpoint_label_names,
@@ -88,13 +89,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         dropout,
     )
     init_labels = checkpoint_label_names(model_args.init_from)
-    processor = build_processor(
-        data_args,
-        recipe,
-        model.config.num_frames,
-        data.label_names,
-        model_args.init_from,
-        labels_changed=init_labels is not None and init_labels != data.label_names,
+    processor = build_processor(data_args, recipe, model.config.num_frames, model_args.init_from)
+    augmentation = build_augmentation(
+        data_args, recipe, data.label_names, labels_changed=init_labels is not None and init_labels != data.label_names
     )
 
     def subset(split: str, limit: int | None):
@@ -107,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         mode="train",
         seed=training_args.seed,
         strict=data_args.strict_videos,
+        augmentation=augmentation,
     )
     eval_split = "validation" if "validation" in data.splits else ("test" if "test" in data.splits else None)
     eval_dataset = (

@@ -24,9 +24,8 @@ REMOTE_CODE = (
     "tam_cpu_kernel.py",  # modeling_tanet.py imports it (the fused CPU kernel, with its PyTorch fallback)
     "video_processing_tanet.py",
     "video_decoding_tanet.py",
-    "image_processing_tanet.py",
 )
-CONFIGS = ("config.json", "video_preprocessor_config.json", "preprocessor_config.json")
+CONFIGS = ("config.json", "video_preprocessor_config.json")
 HUB_FILES = CONFIGS + ("model.safetensors", "README.md") + REMOTE_CODE
 
 

@@ -21,6 +21,7 @@ from tanet_hf.data import (
     sample_seed,
 )
 from tanet_hf.synthetic import SyntheticMotionConfig, render_motion_video, write_video
+from tanet_hf.training.augmentation import TrainAugmentation
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +206,21 @@ def test_clips_are_seeded_by_seed_epoch_and_index(tmp_path, clips_dir):
     assert any(differs)  # another epoch draws another clip / crop
     test_clips = VideoClipDataset(dataset, _processor(), mode="test")
     assert test_clips[0]["pixel_values"].shape == (2, 4, 3, 32, 32)  # 2 clips × centre crop
+
+
+def test_training_clips_come_from_the_augmentation_with_the_sample_seed_and_swap_labels(tmp_path, clips_dir):
+    dataset = _list_data(tmp_path, clips_dir, [f"clip{i}.mp4" for i in range(4)])
+    augmentation = TrainAugmentation(do_flip=True, flip_label_map={0: 1, 1: 0})
+    clips = VideoClipDataset(dataset, _processor(), mode="train", seed=5, augmentation=augmentation)
+    swapped = []
+    for epoch in range(6):
+        clips.set_epoch(epoch)
+        item = clips[2]  # label 0
+        rng = np.random.default_rng(sample_seed(5, epoch, 2))
+        pixels, label = augmentation(dataset[2]["video"], 0, _processor(), rng)
+        assert torch.equal(item["pixel_values"], pixels) and item["labels"] == label
+        swapped.append(label == 1)
+    assert any(swapped) and not all(swapped)  # flipped (label swapped) in some epochs only
 
 
 def test_worker_count_does_not_change_the_batches(tmp_path, clips_dir):

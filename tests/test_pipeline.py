@@ -75,7 +75,13 @@ def test_pipeline_on_a_list_with_top_k_and_batches(model_folder, videos):
     classifier = pipeline("video-classification", model=str(model_folder))
     paths = [str(video) for video in videos]
     one_by_one = classifier(paths, top_k=2)
-    batched = classifier(paths, top_k=2, batch_size=2)
+    # transformers' pipeline collates batches through a feature extractor / image processor only: TANet has no
+    # image processor, so batching takes the video processor as the feature extractor
+    with pytest.raises(ValueError, match="cannot do batching"):
+        classifier(paths, batch_size=2)
+    processor = TANetVideoProcessor.from_pretrained(model_folder)
+    batching = pipeline("video-classification", model=str(model_folder), feature_extractor=processor)
+    batched = batching(paths, top_k=2, batch_size=2)
     assert len(one_by_one) == 3 and all(len(result) == 2 for result in one_by_one)
     for single, batch in zip(one_by_one, batched):
         assert [entry["label"] for entry in single] == [entry["label"] for entry in batch]
@@ -83,6 +89,28 @@ def test_pipeline_on_a_list_with_top_k_and_batches(model_folder, videos):
     for path, result in zip(paths, one_by_one):
         top = expected_scores(model_folder, Path(path)).topk(2)
         assert [entry["label"] for entry in result] == [LABELS[i] for i in top.indices.tolist()]
+
+
+def test_pipeline_runs_the_multi_view_test_protocol_of_a_processor_saved_with_default_mode_test(
+    model_folder, videos, tmp_path
+):
+    folder = tmp_path / "multi_view"
+    shutil.copytree(model_folder, folder)
+    processor = TANetVideoProcessor(
+        num_frames=4, short_side_size=64, crop_size=56, num_test_clips=2, test_crop="three_crop", default_mode="test"
+    )
+    processor.save_pretrained(folder)
+    classifier = pipeline("video-classification", model=str(folder))
+    result = classifier(str(videos[0]), top_k=5)
+    model = _load(model_folder)[1]
+    with torch.no_grad():
+        views = processor(str(videos[0]))["pixel_values"]
+        assert views.shape == (1, 6, 4, 3, 64, 64)  # 2 clips × 3 crops, fused by the model
+        test_scores = model(pixel_values=views).logits[0].softmax(-1)
+    eval_scores = expected_scores(model_folder, videos[0])
+    assert not torch.allclose(test_scores, eval_scores, atol=1e-4)  # the two protocols really differ here
+    assert [entry["score"] for entry in result] == pytest.approx(test_scores.topk(5).values.tolist(), abs=1e-5)
+    assert [entry["label"] for entry in result] == [LABELS[i] for i in test_scores.topk(5).indices.tolist()]
 
 
 def test_pipeline_reports_broken_files_by_name(model_folder, tmp_path):
@@ -103,17 +131,18 @@ def test_pipeline_and_auto_classes_from_the_folder_alone(model_folder, videos, t
     code = f"""
         import json
         import numpy as np
-        from transformers import AutoImageProcessor, AutoVideoProcessor, pipeline
+        from transformers import AutoVideoProcessor, pipeline
         folder = {str(folder)!r}
-        classifier = pipeline("video-classification", model=folder, trust_remote_code=True)
-        results = classifier({[str(video) for video in videos[:2]]!r}, top_k=3, batch_size=2)
         video_processor = AutoVideoProcessor.from_pretrained(folder, trust_remote_code=True)
-        image_processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+        classifier = pipeline(
+            "video-classification", model=folder, trust_remote_code=True, feature_extractor=video_processor
+        )
+        results = classifier({[str(video) for video in videos[:2]]!r}, top_k=3, batch_size=2)
         frames = list(np.random.default_rng(0).integers(0, 256, size=(4, 70, 90, 3), dtype=np.uint8))
-        shape = list(image_processor(frames, return_tensors="pt")["pixel_values"].shape)
+        shape = list(video_processor(frames, do_sample_frames=False, return_tensors="pt")["pixel_values"].shape)
         print(json.dumps(dict(
             results=results,
-            classes=[type(classifier.model).__module__, type(video_processor).__module__, type(image_processor).__module__],
+            classes=[type(classifier.model).__module__, type(video_processor).__module__],
             shape=shape,
         )))
     """

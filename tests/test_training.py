@@ -198,7 +198,8 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     import torchvision
 
     from tanet_hf import TANetVideoProcessor
-    from tanet_hf.training import build_model, build_processor
+    from tanet_hf.training import build_augmentation, build_model, build_processor
+    from tanet_hf.training.augmentation import STHV2_FLIP_LABEL_MAP
 
     resnet18 = torchvision.models.resnet18(num_classes=1000)  # random weights stand in for the ImageNet file
     torch.save(resnet18.state_dict(), tmp_path / "resnet18.pth")
@@ -211,9 +212,7 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
         TANetConfig(**ARCHITECTURES_TINY, num_frames=4, num_labels=3, id2label={0: "x", 1: "y", 2: "z"})
     )
     source.save_pretrained(tmp_path / "checkpoint")
-    TANetVideoProcessor(num_frames=4, crop_size=32, short_side_size=32, flip_label_map={0: 1, 1: 0}).save_pretrained(
-        tmp_path / "checkpoint"
-    )
+    TANetVideoProcessor(num_frames=4, crop_size=32, short_side_size=32).save_pretrained(tmp_path / "checkpoint")
     args = ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=4)
     same = build_model(args, ["x", "y", "z"], 0.2)
     assert torch.equal(same.classifier.weight, source.classifier.weight)  # same labels: the head is kept
@@ -222,10 +221,13 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     assert torch.equal(new.tanet.embedder.convolution.weight, source.tanet.embedder.convolution.weight)
     assert float(new.classifier.weight.detach().std()) < 0.01  # a fresh N(0, 0.001) head
     data_args = DataArguments()
-    kept = build_processor(data_args, RECIPES["synthetic"], 4, ["x", "y", "z"], str(tmp_path / "checkpoint"), False)
-    assert kept.crop_size.height == 32 and kept.flip_label_map == {0: 1, 1: 0}
-    changed = build_processor(data_args, RECIPES["synthetic"], 4, ["cat", "dog"], str(tmp_path / "checkpoint"), True)
-    assert changed.flip_label_map is None  # the old map named the old classes
+    kept = build_processor(data_args, RECIPES["synthetic"], 4, str(tmp_path / "checkpoint"))
+    assert kept.crop_size.height == 32 and kept.num_frames == 4
+    sthv2 = {**RECIPES["synthetic"], "processor_preset": "sthv2"}
+    assert build_augmentation(data_args, sthv2, ["x", "y", "z"], False).flip_label_map == STHV2_FLIP_LABEL_MAP
+    assert build_augmentation(data_args, sthv2, ["cat", "dog"], True).flip_label_map is None  # it named old classes
+    pairs = build_augmentation(DataArguments(flip_label_pairs="cat:dog"), sthv2, ["cat", "dog"], True)
+    assert pairs.flip_label_map == {0: 1, 1: 0} and pairs.do_flip
     with pytest.raises(ValueError, match="num_frames=4, but --num_frames=8"):
         build_model(ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=8), ["x"], 0.2)
 

@@ -1,4 +1,5 @@
-"""TANetVideoProcessor: the release's crops and protocols, modes, inputs, presets, saving and the Auto classes."""
+"""TANetVideoProcessor: the release's crops and protocols, modes, inputs, transformers' settings, bounded work,
+saving and the Auto classes."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from tanet_hf import TANetImageProcessor, TANetVideoProcessor
+from tanet_hf import TANetVideoProcessor
 from tanet_hf.video_processing_tanet import (
-    PRESETS,
-    STHV2_FLIP_LABEL_MAP,
     center_crop_box,
     fixed_crop_offsets,
     sample_frame_indices,
-    sample_multiscale_crop,
     ten_crop_boxes,
     three_crop_boxes,
 )
@@ -69,28 +67,6 @@ def test_thirteen_fixed_offsets_on_the_quarter_grid():
         (116, 32),
         (58, 16),
     ]
-
-
-def test_multiscale_crop_draws_the_release_size_pairs_at_fixed_offsets():
-    # short side 256: sides int(256 s) = 256, 224, 192, 168; pairs whose scale indices differ by at most one
-    expected_sizes = {
-        (256, 256), (256, 224), (224, 256), (224, 224), (224, 192),
-        (192, 224), (192, 192), (192, 168), (168, 192), (168, 168),
-    }  # fmt: skip
-    rng = np.random.default_rng(0)
-    seen = set()
-    for _ in range(600):
-        top, left, height, width = sample_multiscale_crop(256, 340, (224, 224), (1, 0.875, 0.75, 0.66), rng)
-        seen.add((height, width))
-        assert (left, top) in fixed_crop_offsets(340, 256, width, height)
-    assert seen == expected_sizes
-
-
-def test_multiscale_crop_snaps_sides_within_three_pixels_of_the_output():
-    # short side 226: the full-scale side 226 is within 3 pixels of 224, so the crop is exactly 224
-    rng = np.random.default_rng(1)
-    sizes = {sample_multiscale_crop(226, 300, (224, 224), (1.0,), rng)[2:] for _ in range(20)}
-    assert sizes == {(224, 224)}
 
 
 def test_centre_three_and_ten_crop_boxes():
@@ -177,68 +153,35 @@ def test_ten_crop_is_five_crops_each_followed_by_its_mirror():
     assert [int(views[2 * c, 0, 1, 0, 0]) for c in range(5)] == [0, 28, 0, 28, 14]  # lefts: step (60 - 32) // 4 = 7
 
 
-@pytest.mark.parametrize(
-    "preset, views, side",
-    [("kinetics400", 30, 256), ("sthv1", 1, 224), ("sthv2", 6, 256)],
-)
-def test_presets_give_the_released_test_views(preset, views, side):
-    processor = TANetVideoProcessor.from_preset(preset, num_frames=2)
-    settings = PRESETS[preset]
-    assert processor.sampling == settings["sampling"] and processor.do_flip == settings["do_flip"]
+# The released test protocols (dataset: sampling, clips × crops of side): what a saved processor reproduces.
+PROTOCOLS = {
+    "kinetics400": (dict(sampling="dense", num_test_clips=10, test_crop="three_crop"), 30, 256),
+    "sthv1": (dict(sampling="uniform", num_test_clips=1, test_crop="center"), 1, 224),
+    "sthv2": (dict(sampling="uniform", num_test_clips=2, test_crop="three_crop"), 6, 256),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(PROTOCOLS))
+def test_released_test_protocols_give_their_views(dataset):
+    settings, views, side = PROTOCOLS[dataset]
+    processor = TANetVideoProcessor(num_frames=2, **settings)
     out = processor(random_video(70, 60, 80), mode="test")["pixel_values"]
     assert out.shape == (1, views, 2, 3, side, side)
     assert processor(random_video(70, 60, 80))["pixel_values"].shape == (1, 2, 3, 224, 224)  # eval: one view
 
 
-def test_presets_reject_unknown_names():
-    with pytest.raises(ValueError, match="kinetics400"):
-        TANetVideoProcessor.from_preset("kinetics600")
+def test_default_mode_test_makes_a_plain_call_run_the_multi_view_protocol():
+    processor = TANetVideoProcessor(num_frames=2, default_mode="test", **PROTOCOLS["sthv2"][0])
+    video = random_video(30, 60, 80)
+    assert torch.equal(processor(video)["pixel_values"], processor(video, mode="test")["pixel_values"])
+    assert processor(video, mode="eval")["pixel_values"].shape == (1, 2, 3, 224, 224)
+    with pytest.raises(ValueError, match="default_mode"):
+        TANetVideoProcessor(default_mode="train")
 
 
-# --- training mode ------------------------------------------------------------------------------------------------
-
-
-def horizontal_ramp(num_frames: int = 6, height: int = 60, width: int = 80) -> np.ndarray:
-    """Brightness rising from left to right: any crop keeps the rise, a mirrored crop reverses it."""
-    ramp = np.linspace(0, 255, width).astype(np.uint8)
-    return np.broadcast_to(ramp[None, None, :, None], (num_frames, height, width, 3)).copy()
-
-
-def is_mirrored(pixel_values: torch.Tensor) -> bool:
-    """Whether a `(T, 3, H, W)` crop of [`horizontal_ramp`] falls from left to right."""
-    return bool(pixel_values[..., :4].mean() > pixel_values[..., -4:].mean())
-
-
-def test_train_mode_is_reproducible_per_seed_and_random_across_seeds():
-    processor = TANetVideoProcessor(num_frames=4)
-    video = random_video(40, 64, 80)
-    first = processor(video, mode="train", seed=11)["pixel_values"]
-    assert first.shape == (1, 4, 3, 224, 224)
-    assert torch.equal(first, processor(video, mode="train", seed=11)["pixel_values"])
-    others = [processor(video, mode="train", seed=seed)["pixel_values"] for seed in range(12, 16)]
-    assert not all(torch.equal(first, other) for other in others)
-
-
-def test_train_flip_swaps_mapped_labels_and_mirrors_the_frames():
-    processor = TANetVideoProcessor.from_preset("sthv2", num_frames=2, short_side_size=64, crop_size=48)
-    video = horizontal_ramp()
-    outcomes = []
-    for seed in range(30):
-        out = processor([video, video], mode="train", seed=seed, labels=[86, 5])
-        flipped = is_mirrored(out["pixel_values"][0])
-        assert out["labels"].tolist()[0] == (STHV2_FLIP_LABEL_MAP[86] if flipped else 86)
-        assert out["labels"].tolist()[1] == 5  # unmapped labels stay
-        outcomes.append(flipped)
-    assert 5 < sum(outcomes) < 25  # p = 0.5
-
-
-def test_flip_off_never_mirrors_or_relabels():
-    processor = TANetVideoProcessor.from_preset("sthv1", num_frames=2, short_side_size=64, crop_size=48)
-    assert processor.do_flip is False
-    for seed in range(15):
-        out = processor(horizontal_ramp(), mode="train", seed=seed, labels=3)
-        assert not is_mirrored(out["pixel_values"][0])
-        assert out["labels"].tolist() == [3]
+def test_train_mode_is_refused_and_points_to_the_augmentation_module():
+    with pytest.raises(ValueError, match=r"tanet_hf\.training\.augmentation"):
+        TANetVideoProcessor(num_frames=2)(random_video(), mode="train")
 
 
 # --- inputs, batches, arguments -----------------------------------------------------------------------------------
@@ -262,12 +205,11 @@ def test_every_input_kind_gives_the_same_pixels(tmp_path):
     assert torch.equal(from_file, processor({"path": str(path), "bytes": None})["pixel_values"])
 
 
-def test_batches_stack_and_labels_come_back():
+def test_batches_stack():
     processor = TANetVideoProcessor(num_frames=4)
     videos = [random_video(9, 50, 60, seed=s) for s in range(3)]
-    out = processor(videos, labels=[0, 1, 2])
-    assert out["pixel_values"].shape == (3, 4, 3, 224, 224)
-    assert out["labels"].dtype == torch.long and out["labels"].tolist() == [0, 1, 2]
+    out = processor(videos)
+    assert out["pixel_values"].shape == (3, 4, 3, 224, 224) and set(out) == {"pixel_values"}
     assert torch.equal(out["pixel_values"][1], processor(videos[1])["pixel_values"][0])
     assert processor(np.stack(videos))["pixel_values"].shape == (3, 4, 3, 224, 224)  # a 5D array is a batch
     assert isinstance(processor(videos[0], return_tensors="np")["pixel_values"], np.ndarray)
@@ -288,12 +230,10 @@ def test_call_time_settings_override_and_bad_arguments_raise():
         processor(random_video(), mode="validation")
     with pytest.raises(ValueError, match="test_crop"):
         processor(random_video(), test_crop="five_crop")
-    with pytest.raises(ValueError, match="labels"):
-        processor([random_video(), random_video()], labels=[1])
+    with pytest.raises(ValueError, match="unknown arguments"):
+        processor([random_video(), random_video()], labels=[1])  # labels do not travel through the processor
     with pytest.raises(ValueError, match="sampling"):
         TANetVideoProcessor(sampling="random")
-    with pytest.raises(ValueError, match="flip_label_map"):
-        TANetVideoProcessor(flip_label_map={"left": "right"})
     with pytest.raises(ValueError, match="No video"):
         processor(None)
 
@@ -311,38 +251,41 @@ def test_pipeline_style_call_and_sample_frames_hook():
 # --- saving, loading, Auto classes ---------------------------------------------------------------------------------
 
 
-def test_save_and_load_round_trip_through_the_auto_classes(tmp_path):
-    from transformers import AutoImageProcessor, AutoVideoProcessor
+def test_save_and_load_round_trip_through_the_auto_class_with_no_training_keys(tmp_path):
+    from transformers import AutoVideoProcessor
 
-    processor = TANetVideoProcessor.from_preset("sthv2", num_frames=4, short_side_size=128, crop_size=112)
+    processor = TANetVideoProcessor(
+        num_frames=4, short_side_size=128, crop_size=112, default_mode="test", **PROTOCOLS["sthv2"][0]
+    )
     processor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
     assert saved["video_processor_type"] == "TANetVideoProcessor"
     assert saved["auto_map"]["AutoVideoProcessor"] == "video_processing_tanet.TANetVideoProcessor"
-    image_config = json.loads((tmp_path / "preprocessor_config.json").read_text())
-    assert image_config["image_processor_type"] == "TANetImageProcessor"
-    assert image_config["auto_map"]["AutoImageProcessor"] == "image_processing_tanet.TANetImageProcessor"
-    for name in ("video_processing_tanet.py", "video_decoding_tanet.py", "image_processing_tanet.py"):
-        assert (tmp_path / name).is_file(), name
+    assert saved["default_mode"] == "test"
+    training_keys = {key for key in saved if "flip" in key or "multiscale" in key or "scales" in key}
+    assert training_keys == set() and "seed" not in saved and "labels" not in saved
+    assert not (tmp_path / "preprocessor_config.json").exists()  # no image processor
+    assert sorted(path.name for path in tmp_path.glob("*.py")) == [
+        "video_decoding_tanet.py",
+        "video_processing_tanet.py",
+    ]
 
     loaded = AutoVideoProcessor.from_pretrained(tmp_path)
     assert type(loaded) is TANetVideoProcessor
-    assert loaded.flip_label_map == STHV2_FLIP_LABEL_MAP  # integer keys again
     assert (loaded.num_frames, loaded.short_side_size, loaded.crop_size.height) == (4, 128, 112)
-    assert (loaded.sampling, loaded.num_test_clips, loaded.test_crop) == ("uniform", 2, "three_crop")
+    assert (loaded.sampling, loaded.num_test_clips, loaded.test_crop, loaded.default_mode) == (
+        "uniform", 2, "three_crop", "test"
+    )  # fmt: skip
     video = random_video(20, 90, 120)
     for mode in ("eval", "test"):
         assert torch.equal(loaded(video, mode=mode)["pixel_values"], processor(video, mode=mode)["pixel_values"])
-    assert torch.equal(
-        loaded(video, mode="train", seed=4)["pixel_values"], processor(video, mode="train", seed=4)["pixel_values"]
-    )
 
-    image_processor = AutoImageProcessor.from_pretrained(tmp_path)
-    assert type(image_processor) is TANetImageProcessor
-    frames = [Image.fromarray(frame) for frame in video[:4]]
-    expected = processor(video[:4], do_sample_frames=False)["pixel_values"]
-    assert torch.equal(image_processor(frames, return_tensors="pt")["pixel_values"], expected)
-    assert image_processor([frames, frames])["pixel_values"].shape == (2, 4, 3, 112, 112)
+
+def test_training_keys_of_older_configs_are_dropped_not_saved_again(tmp_path):
+    old = TANetVideoProcessor(num_frames=4, do_flip=True, flip_label_map={"86": 87}, multiscale_scales=[1.0])
+    old.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
+    assert not {"do_flip", "flip_label_map", "multiscale_scales"} & set(saved)
 
 
 def test_multi_view_output_feeds_the_model_which_fuses_the_views():
@@ -351,10 +294,112 @@ def test_multi_view_output_feeds_the_model_which_fuses_the_views():
     from tanet_hf import TANetConfig, TANetForVideoClassification
 
     model = TANetForVideoClassification(TANetConfig(**tiny_config_kwargs())).eval()
-    processor = TANetVideoProcessor.from_preset("sthv2", num_frames=4, short_side_size=64, crop_size=56)
+    processor = TANetVideoProcessor(num_frames=4, short_side_size=64, crop_size=56, **PROTOCOLS["sthv2"][0])
     inputs = processor([random_video(30, 50, 70, seed=1), random_video(30, 50, 70, seed=2)], mode="test")
     assert inputs["pixel_values"].shape == (2, 6, 4, 3, 64, 64)
     with torch.no_grad():
         output = model(**inputs)
     assert output.logits.shape == (2, 5)
     assert torch.allclose(output.logits, output.view_logits.mean(1), atol=1e-5)  # the release averages logits
+
+
+# --- transformers' settings: honoured or refused --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [dict(fps=2), dict(video_metadata={"total_num_frames": 12, "fps": 25.0}), dict(return_metadata=True),
+     dict(do_pad=True), dict(input_data_format="channels_last"), dict(data_format="channels_last")],
+)  # fmt: skip
+def test_transformers_settings_this_processor_cannot_honour_are_refused_by_name(setting):
+    (name,) = setting
+    with pytest.raises(ValueError, match=f"{name}="):
+        TANetVideoProcessor(num_frames=2)(random_video(), **setting)
+
+
+def test_fps_is_refused_by_the_sample_frames_hook_too():
+    with pytest.raises(ValueError, match="fps"):
+        TANetVideoProcessor(num_frames=2).sample_frames({"total_num_frames": 100}, fps=1)
+
+
+def test_frame_sampling_rate_sets_the_dense_stride_and_is_refused_for_uniform_sampling():
+    video = frame_id_video(40, 16, 16)
+    processor = TANetVideoProcessor(num_frames=4, sampling="dense", **RAW)
+    out = processor(video, frame_sampling_rate=3)["pixel_values"]
+    frame_ids = (out[0, :, 0, 0, 0] / 10).round().long().tolist()
+    assert frame_ids == sample_frame_indices(40, 4, "dense", "eval", dense_window=12)[0].tolist()
+    assert [b - a for a, b in zip(frame_ids, frame_ids[1:])] == [3, 3, 3]
+    with pytest.raises(ValueError, match="frame_sampling_rate=3 needs sampling='dense'"):
+        TANetVideoProcessor(num_frames=4)(video, frame_sampling_rate=3)
+
+
+def test_sample_frames_gives_every_test_clip_in_order():
+    processor = TANetVideoProcessor(num_frames=4, sampling="dense", num_test_clips=3)
+    indices = processor.sample_frames({"total_num_frames": 200}, mode="test")
+    assert indices.tolist() == sample_frame_indices(200, 4, "dense", "test", num_clips=3).reshape(-1).tolist()
+
+
+# --- how arrays and lists are read ----------------------------------------------------------------------------------
+
+
+def test_a_single_image_or_a_gray_video_without_a_channel_axis_is_refused_as_ambiguous():
+    processor = TANetVideoProcessor(num_frames=2)
+    image = random_video(1, 40, 50)[0]  # (H, W, 3): once read as a 40-frame gray video
+    for array in (image, image[..., 0], torch.from_numpy(image)):
+        with pytest.raises(ValueError, match="ambiguous"):
+            processor(array)
+    gray = random_video(6, 40, 50)[..., :1]  # (T, H, W, 1): the unambiguous gray video
+    assert processor(gray)["pixel_values"].shape == (1, 2, 3, 224, 224)
+    assert processor(image[None])["pixel_values"].shape == (1, 2, 3, 224, 224)  # an image as a one-frame video
+
+
+def test_a_list_of_gray_videos_is_refused_not_read_as_one_video():
+    processor = TANetVideoProcessor(num_frames=2)
+    grays = [random_video(6, 40, 50, seed=s)[..., 0] for s in range(2)]  # (T, H, W) each
+    with pytest.raises(ValueError, match=r"videos\[0\] is an array of shape \(6, 40, 50\)"):
+        processor(grays)
+    batch = processor([gray[..., None] for gray in grays])["pixel_values"]  # (T, H, W, 1) each: a batch of two
+    assert batch.shape == (2, 2, 3, 224, 224)
+
+
+def test_a_list_of_frames_is_one_video_and_a_list_of_videos_is_a_batch():
+    processor = TANetVideoProcessor(num_frames=2)
+    video = random_video(6, 40, 50)
+    assert processor(list(video))["pixel_values"].shape == (1, 2, 3, 224, 224)  # (H, W, 3) frames
+    assert processor(list(torch.from_numpy(video).permute(0, 3, 1, 2)))["pixel_values"].shape[0] == 1  # (3, H, W)
+    assert processor([list(video), list(video)])["pixel_values"].shape[0] == 2
+    with pytest.raises(ValueError, match="mixes frames"):
+        processor([video[0], video])
+
+
+# --- bounded work ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def resize_sizes(monkeypatch):
+    """The element counts of every resize's input and output during the test."""
+    import tanet_hf.video_processing_tanet as module
+
+    sizes: list[int] = []
+    original = module.tvF.resize
+
+    def recording_resize(frames, *args, **kwargs):
+        out = original(frames, *args, **kwargs)
+        sizes.extend([frames.numel(), out.numel()])
+        return out
+
+    monkeypatch.setattr(module.tvF, "resize", recording_resize)
+    return sizes
+
+
+@pytest.mark.parametrize("height, width", [(2, 4000), (4000, 2), (2, 16384)])
+def test_extreme_aspect_ratios_cost_work_bounded_by_the_output(tmp_path, resize_sizes, height, width):
+    # Resizing the whole frame first would make a 2 × 4000 frame 256 × 512 000 (393 M values per 3 frames).
+    path = make_video(tmp_path / "bomb.mkv", num_frames=2, codec="libx264", size=(width, height))
+    assert path.stat().st_size < 5_000  # a few KB
+    processor = TANetVideoProcessor(num_frames=2, **PROTOCOLS["kinetics400"][0])
+    assert processor(str(path))["pixel_values"].shape == (1, 2, 3, 224, 224)
+    test_views = processor(str(path), mode="test")["pixel_values"]
+    assert test_views.shape == (1, 30, 2, 3, 256, 256)
+    one_view = 10 * 2 * 3 * 256 * 256  # the resize of one crop position holds all clips' frames
+    assert resize_sizes and max(resize_sizes) <= one_view

@@ -1,14 +1,14 @@
 """tanet_hf: TANet (Temporal Adaptive Module, ICCV 2021) for Hugging Face transformers.
 
 Importing the package registers `TANetConfig`, `TANetModel` and `TANetForVideoClassification` with
-`AutoConfig`, `AutoModel` and `AutoModelForVideoClassification`, and `TANetVideoProcessor` / `TANetImageProcessor`
-with `AutoVideoProcessor` / `AutoImageProcessor` (all also saved as remote code).
+`AutoConfig`, `AutoModel` and `AutoModelForVideoClassification`, and `TANetVideoProcessor` with `AutoVideoProcessor`
+(all also saved as remote code). There is no image processor: TANet's input is a clip, and the video processor
+takes lists of frames too.
 """
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 
 from .configuration_tanet import TANetConfig
-from .image_processing_tanet import TANetImageProcessor
 from .modeling_tanet import (
     TANetForVideoClassification,
     TANetModel,
@@ -26,9 +26,7 @@ AutoConfig.register(TANetConfig.model_type, TANetConfig, exist_ok=True)
 AutoModel.register(TANetConfig, TANetModel, exist_ok=True)
 AutoModelForVideoClassification.register(TANetConfig, TANetForVideoClassification, exist_ok=True)
 AutoVideoProcessor.register(TANetConfig, TANetVideoProcessor, exist_ok=True)
-AutoImageProcessor.register(TANetConfig, image_processor_classes={"torchvision": TANetImageProcessor}, exist_ok=True)
 TANetVideoProcessor.register_for_auto_class()
-TANetImageProcessor.register_for_auto_class()
 
 __all__ = [
     "TANetConfig",
@@ -39,7 +37,6 @@ __all__ = [
     "TANetModelOutput",
     "TANetVideoClassifierOutput",
     "TANetVideoProcessor",
-    "TANetImageProcessor",
     "VideoDecodeError",
     "decode_video_frames",
     "sample_frame_indices",

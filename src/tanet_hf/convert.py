@@ -681,7 +681,15 @@ def convert_checkpoint(
         logger.info("%s: filled absent %s with 0", checkpoint_path, name)
 
     image_mean = SOURCE_IMAGE_MEAN[source]
-    processor = TANetVideoProcessor.from_preset(dataset, num_frames=config.num_frames, image_mean=list(image_mean))
+    # TODO(registry): the released test protocol of each dataset, until the registry provides the processor.
+    test_protocols = {
+        "kinetics400": dict(sampling="dense", num_test_clips=10, test_crop="three_crop"),
+        "sthv1": dict(sampling="uniform", num_test_clips=1, test_crop="center"),
+        "sthv2": dict(sampling="uniform", num_test_clips=2, test_crop="three_crop"),
+    }
+    processor = TANetVideoProcessor(
+        **test_protocols[dataset], num_frames=config.num_frames, image_mean=list(image_mean)
+    )
     repo_id = repo_id or f"{DEFAULT_NAMESPACE}/{entry.name if entry else output_dir.name}"
     layout = (
         "authors' release (`module.base_model.…`, "

@@ -14,7 +14,8 @@ Every source becomes the same thing: a `datasets.Dataset` with a `video` column 
 | a Hub dataset id | any dataset with a `Video` column and a label column (`load_dataset(id)`) |
 
 [`VideoClipDataset`] turns such a dataset into a `torch.utils.data.Dataset` that decodes, samples and augments
-inside DataLoader workers through [`TANetVideoProcessor`], with a per-sample seed derived from
+inside DataLoader workers: training clips through `tanet_hf.training.augmentation.TrainAugmentation`, evaluation
+and test clips through [`TANetVideoProcessor`]; training draws from a per-sample seed derived from
 `(seed, epoch, index)`: the clip drawn for a sample does not depend on worker count, batch order or resumption.
 Unreadable videos are skipped (replaced by the next readable sample), counted and reported, or raise with
 `strict=True`.
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, Video, load_dataset
 
+from .training.augmentation import TrainAugmentation
 from .video_decoding_tanet import VideoDecodeError
 from .video_processing_tanet import TANetVideoProcessor
 
@@ -505,9 +507,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     Args:
         dataset: rows with `video` (`{"path", "bytes"}`) and `label`.
-        processor: the [`TANetVideoProcessor`] that samples, crops and normalises.
-        mode: `"train"` (random sampling and augmentation, seeded per sample), `"eval"` (one centred clip) or
-            `"test"` (the processor's multi-view protocol).
+        processor: the [`TANetVideoProcessor`] the model is saved with: its sampling, sizes, normalisation and
+            decoder serve every mode; its `"eval"` / `"test"` views serve those modes.
+        mode: `"train"` (`augmentation`, seeded per sample), `"eval"` (one centred clip) or `"test"` (the
+            processor's multi-view protocol).
+        augmentation: the training transform of `"train"` mode (random offsets, multi-scale crop, flip with the
+            label swap); default `TrainAugmentation()`, the release's crop scales and flip without a label map.
         seed: base seed of the per-sample augmentation seeds, see [`sample_seed`].
         strict: raise [`VideoDecodeError`] on an unreadable video instead of skipping it.
         max_replacements: how many following samples to try in place of an unreadable one.
@@ -525,6 +530,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         seed: int = 0,
         strict: bool = False,
         max_replacements: int = 16,
+        augmentation: TrainAugmentation | None = None,
     ):
         if mode not in ("train", "eval", "test"):
             raise ValueError(f"mode={mode!r} is not supported; expected 'train', 'eval' or 'test'.")
@@ -535,6 +541,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.dataset = dataset
         self.processor = processor
         self.mode = mode
+        self.augmentation = augmentation if augmentation is not None else TrainAugmentation()
         self.seed = seed
         self.strict = strict
         self.max_replacements = max_replacements
@@ -549,9 +556,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     def _load(self, index: int) -> tuple[torch.Tensor, int]:
         row = self.dataset[index]
-        seed = sample_seed(self.seed, self.epoch, index) if self.mode == "train" else None
-        out = self.processor(row["video"], mode=self.mode, seed=seed, labels=[row["label"]], return_tensors="pt")
-        return out["pixel_values"][0], int(out["labels"][0])
+        if self.mode == "train":
+            rng = np.random.default_rng(sample_seed(self.seed, self.epoch, index))
+            return self.augmentation(row["video"], int(row["label"]), self.processor, rng)
+        out = self.processor(row["video"], mode=self.mode, return_tensors="pt")
+        return out["pixel_values"][0], int(row["label"])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         skipped: list[str] = []

@@ -1,22 +1,26 @@
 # Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
-"""Video processor for TANet: frame sampling, crops and normalisation as in the authors' release.
+"""Video processor for TANet: frame sampling, the evaluation / test views and normalisation, as in the authors'
+release. Inference only: training augmentation (random offsets, multi-scale crop, flip with the label swap) lives in
+`tanet_hf.training.augmentation` and is applied by the training dataset, so nothing of it is saved with a model.
 
-Three modes share one implementation:
+Two modes share one implementation:
 
-- `"train"`: random frame sampling, multi-scale crop (scales 1, .875, .75, .66 of the short side, one of 13 fixed
-  offsets) resized to `crop_size`, horizontal flip with probability 0.5 (labels swapped through
-  `flip_label_map`);
 - `"eval"`: one clip sampled deterministically, short side resized to 256, centre crop 224 (the release's
-  validation during training);
+  validation during training); output `(batch, T, 3, H, W)`;
 - `"test"`: `num_test_clips` clips × `test_crop` crops (`"center"`, `"three_crop"` of 256, `"ten_crop"` of 224),
   the released test protocols; output `(batch, views, T, 3, H, W)`, fused by the model.
+
+`default_mode` (saved with the processor) is the mode of a call that names none, so `pipeline("video-classification")`
+runs the multi-view protocol of a processor saved with `default_mode="test"`.
+
+Every view is cut from the decoded frames in source coordinates and only then resized (see [`crop_resized`]): the
+work is bounded by the output size, so a tiny file with a 2 × 16384 frame costs no more than a normal one.
 
 Frame indices are 0-based throughout (the release reads 1-based JPEG files and adds 1 at the end).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -31,6 +35,7 @@ from transformers.image_utils import (
     pil_torch_interpolation_mapping,
 )
 from transformers.processing_utils import VideosKwargs
+from transformers.utils import logging
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .video_decoding_tanet import (
@@ -41,26 +46,12 @@ from .video_decoding_tanet import (
     is_encoded_video,
 )
 
+logger = logging.get_logger(__name__)
+
 SAMPLING_STRATEGIES = ("uniform", "dense")
-SAMPLING_MODES = ("train", "eval", "test")
+SAMPLING_MODES = ("train", "eval", "test")  # of `sample_frame_indices`; "train" serves the training augmentation
+PROCESSOR_MODES = ("eval", "test")
 TEST_CROPS = ("center", "three_crop", "ten_crop")
-MULTISCALE_SCALES = (1.0, 0.875, 0.75, 0.66)
-
-# Something-Something classes whose meaning a horizontal flip reverses ("... from left to right" ↔ "... from right to
-# left"), as listed in the authors' release. The release trains v1 without flipping and v2 with this map.
-STHV1_FLIP_LABEL_MAP = {3: 5, 5: 3, 31: 42, 42: 31, 53: 67, 67: 53}
-STHV2_FLIP_LABEL_MAP = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
-
-# The released test protocols (REFERENCE.md §5) and training augmentation of each dataset.
-PRESETS: dict[str, dict[str, Any]] = {
-    "kinetics400": dict(sampling="dense", num_test_clips=10, test_crop="three_crop", do_flip=True, flip_label_map=None),
-    "sthv1": dict(
-        sampling="uniform", num_test_clips=1, test_crop="center", do_flip=False, flip_label_map=STHV1_FLIP_LABEL_MAP
-    ),
-    "sthv2": dict(
-        sampling="uniform", num_test_clips=2, test_crop="three_crop", do_flip=True, flip_label_map=STHV2_FLIP_LABEL_MAP
-    ),
-}
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -103,7 +94,8 @@ def sample_frame_indices(
         num_frames (`int`): Frames per clip, `T`.
         sampling (`str`): `"uniform"` (TSN segments; Something-Something) or `"dense"` (a window of `dense_window`
             frames at stride `dense_window // T`; Kinetics).
-        mode (`str`): `"train"` (random), `"eval"` or `"test"` (deterministic).
+        mode (`str`): `"train"` (random; used by `tanet_hf.training.augmentation`), `"eval"` or `"test"`
+            (deterministic; the processor).
         num_clips (`int`): Clips `K` to sample (multi-clip testing).
         dense_window (`int`): Length of the dense window; 64 in the release.
         rng (`np.random.Generator`, *optional*): Random source for `"train"`; a fresh unseeded one if `None`.
@@ -153,21 +145,74 @@ def sample_frame_indices(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Spatial transforms on uint8 frames (n, 3, H, W)
+# Spatial views on uint8 frames (n, 3, H, W), cut in source coordinates
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def resize_short_side(
-    frames: torch.Tensor, size: int, interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BILINEAR
+def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """`(height, width)` after resizing the short side to `short_side`; the long side becomes
+    `int(short_side · long / short)`, as torchvision's `Resize(size)` (and the release) compute it."""
+    if height <= width:
+        return short_side, int(short_side * width / height)
+    return int(short_side * height / width), short_side
+
+
+# A frame is resized whole (the release's order: resize, then crop) when the resized frame holds at most this many times
+# the pixels of the views cut from it; beyond that (aspect ratios past ~3.5 : 1 for a centre crop), every view is cut
+# in source coordinates first, so that the work stays bounded by the output.
+RESIZE_WHOLE_FRAME_MAX_RATIO = 8
+
+
+def resize_within_budget(
+    frames: torch.Tensor,
+    resized_size: tuple[int, int],
+    output_pixels: int,
+    interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BILINEAR,
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """
+    `frames` `(n, 3, H, W)` resized to `resized_size` when that frame holds at most `RESIZE_WHOLE_FRAME_MAX_RATIO ×
+    output_pixels` pixels (`output_pixels`: the pixels of the views to cut, per frame), else unchanged; and the size
+    to pass to [`crop_resized`] as `resized_size`. Ordinary frames are thus resized whole, exactly as the release
+    does (bilinear with antialiasing, as PIL), and a 2 × 4000 frame is never turned into 256 × 512 000.
+    """
+    if tuple(frames.shape[-2:]) == tuple(resized_size):
+        return frames, tuple(resized_size)
+    if resized_size[0] * resized_size[1] > RESIZE_WHOLE_FRAME_MAX_RATIO * output_pixels:
+        return frames, tuple(resized_size)
+    resized = tvF.resize(frames, list(resized_size), interpolation=interpolation, antialias=True)
+    return resized, tuple(resized_size)
+
+
+def crop_resized(
+    frames: torch.Tensor,
+    box: tuple[int, int, int, int],
+    resized_size: tuple[int, int],
+    output_size: tuple[int, int] | None = None,
+    interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BILINEAR,
 ) -> torch.Tensor:
     """
-    Resize `(n, 3, H, W)` frames so that the short side is `size` (the long side becomes `int(size · long / short)`,
-    as torchvision's `Resize(size)`), with antialiasing; bilinear as the release (PIL's bilinear) by default.
+    The region `box = (top, left, height, width)` of `frames` `(n, 3, H, W)` as if the frames were first resized to
+    `resized_size` `(H', W')`, returned at `output_size` (default: the box's size), `(n, 3, h_out, w_out)`.
+
+    The box is mapped back to source pixels (`top · H / H'`, ... rounded to the nearest pixel) and only that region
+    is resized, with antialiasing (bilinear as the release's PIL resize by default). The work is proportional to the
+    output, never to the resized frame: a 2 × 4000 frame "resized" to a short side of 256 would be 256 × 512 000
+    pixels, of which a centre crop keeps 224 × 224. Frames already at `resized_size` (see [`resize_within_budget`],
+    which resizes ordinary frames whole, as the release) are plainly cropped: the rounding of the box to source
+    pixels shifts a view by up to half a source pixel, so it is kept for frames too large to resize whole.
     """
     height, width = frames.shape[-2:]
-    if min(height, width) == size:
-        return frames
-    return tvF.resize(frames, [size], interpolation=interpolation, antialias=True)
+    top, left, box_height, box_width = box
+    out_height, out_width = output_size or (box_height, box_width)
+    scale_y, scale_x = height / resized_size[0], width / resized_size[1]
+    src_top = min(int(round(top * scale_y)), height - 1)
+    src_left = min(int(round(left * scale_x)), width - 1)
+    src_bottom = min(max(int(round((top + box_height) * scale_y)), src_top + 1), height)
+    src_right = min(max(int(round((left + box_width) * scale_x)), src_left + 1), width)
+    region = frames[..., src_top:src_bottom, src_left:src_right]
+    if tuple(region.shape[-2:]) == (out_height, out_width):
+        return region
+    return tvF.resize(region, [out_height, out_width], interpolation=interpolation, antialias=True)
 
 
 def fixed_crop_offsets(
@@ -182,38 +227,6 @@ def fixed_crop_offsets(
     if more_offsets:
         grid += [(0, 2), (4, 2), (2, 4), (2, 0), (1, 1), (3, 1), (1, 3), (3, 3)]
     return [(i * w_step, j * h_step) for i, j in grid]
-
-
-def sample_multiscale_crop(
-    image_height: int,
-    image_width: int,
-    output_size: tuple[int, int],
-    scales: tuple[float, ...] | list[float],
-    rng: np.random.Generator,
-    max_distort: int = 1,
-) -> tuple[int, int, int, int]:
-    """
-    The release's multi-scale crop box `(top, left, height, width)`.
-
-    Candidate sides are `int(short_side · s)` for every scale `s`, snapped to the output side when within 3 pixels;
-    a `(width, height)` pair is drawn among those whose scale indices differ by at most `max_distort`, then a
-    position among the 13 [`fixed_crop_offsets`]. The crop is later resized to `output_size` `(height, width)`.
-    """
-    out_height, out_width = output_size
-    base = min(image_height, image_width)
-    sides = [int(base * scale) for scale in scales]
-    heights = [out_height if abs(side - out_height) < 3 else side for side in sides]
-    widths = [out_width if abs(side - out_width) < 3 else side for side in sides]
-    pairs = [
-        (min(w, image_width), min(h, image_height))
-        for i, h in enumerate(heights)
-        for j, w in enumerate(widths)
-        if abs(i - j) <= max_distort
-    ]
-    crop_width, crop_height = pairs[int(rng.integers(len(pairs)))]
-    offsets = fixed_crop_offsets(image_width, image_height, crop_width, crop_height, more_offsets=True)
-    left, top = offsets[int(rng.integers(len(offsets)))]
-    return top, left, crop_height, crop_width
 
 
 def center_crop_box(
@@ -249,14 +262,90 @@ def ten_crop_boxes(image_height: int, image_width: int, crop_size: int) -> list[
     return [(top, left, crop_size, crop_size) for left, top in offsets]
 
 
-def _crop(frames: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    top, left, height, width = box
-    return frames[..., top : top + height, left : left + width]
+# ----------------------------------------------------------------------------------------------------------------
+# What a call's `videos` argument is
+# ----------------------------------------------------------------------------------------------------------------
+
+INPUT_RULES = """\
+How `videos` is read (by type and number of dimensions only, so no input has two readings):
+- one video: a path or URL, `bytes`, a binary file object, a `datasets` video value (`{"path", "bytes"}` or a
+  torchcodec `VideoDecoder`); a 4-D array (numpy `(T, H, W, C)`, torch `(T, C, H, W)`, C in 1, 3, 4); or a list of
+  frames: PIL images, gray `(H, W)` arrays, or numpy `(H, W, C)` / torch `(C, H, W)` frames with C in 1, 3, 4;
+- a batch: a 5-D array `(B, ...)`, or a list of videos as above.
+Refused as ambiguous: 2-D and 3-D arrays given alone (a `(H, W, 3)` image and a gray `(T, H, W)` video have the
+same rank: pass a gray video as `(T, H, W, 1)`, an image as a one-frame video `(1, H, W, 3)`), 3-D list items without
+that channel axis (a list of gray `(T, H, W)` videos), and lists that mix frames with videos."""
+
+
+def _is_frame(item: Any, position: int) -> bool:
+    """Whether a list item is one frame (True) or one video (False); raises for items that could be either."""
+    from PIL import Image
+
+    if isinstance(item, Image.Image):
+        return True
+    if isinstance(item, (np.ndarray, torch.Tensor)):
+        if item.ndim == 2:
+            return True
+        if item.ndim == 4:
+            return False
+        channels = item.shape[-1] if isinstance(item, np.ndarray) else item.shape[0]
+        if item.ndim == 3 and channels in (1, 3, 4):
+            return True
+        layout = "(H, W, C)" if isinstance(item, np.ndarray) else "(C, H, W)"
+        raise ValueError(
+            f"videos[{position}] is an array of shape {tuple(item.shape)}, which is neither a frame {layout} with "
+            f"C in 1, 3, 4 nor a 4-D video.\n{INPUT_RULES}"
+        )
+    return False
+
+
+def split_videos(videos: Any) -> list[Any]:
+    """The videos of a call, one list item per video, read by the rules of `INPUT_RULES`."""
+    if videos is None:
+        raise ValueError("No video given: pass a path, bytes, frames or a list of them.")
+    if isinstance(videos, (np.ndarray, torch.Tensor)):
+        if videos.ndim == 5:
+            return list(videos)
+        if videos.ndim == 4:
+            return [videos]
+        raise ValueError(f"videos is an array of shape {tuple(videos.shape)}, which is ambiguous.\n{INPUT_RULES}")
+    if not isinstance(videos, (list, tuple)):
+        return [videos]
+    if len(videos) == 0:
+        raise ValueError("The list of videos is empty.")
+    kinds = [_is_frame(item, position) for position, item in enumerate(videos)]
+    if all(kinds):
+        return [list(videos)]
+    if any(kinds):
+        first_frame, first_video = kinds.index(True), kinds.index(False)
+        raise ValueError(
+            f"videos mixes frames (item {first_frame}) and videos (item {first_video}); give one video's frames or a "
+            f"list of videos.\n{INPUT_RULES}"
+        )
+    for position, item in enumerate(videos):
+        if isinstance(item, (list, tuple)) and not all(_is_frame(frame, position) for frame in item):
+            raise ValueError(f"videos[{position}] is a list whose items are not all frames.\n{INPUT_RULES}")
+    return list(videos)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # The video processor
 # ----------------------------------------------------------------------------------------------------------------
+
+# Settings of transformers' `VideosKwargs` that this processor cannot honour, with the value it runs with and why.
+_UNSUPPORTED_SETTINGS: dict[str, tuple[tuple[Any, ...], str]] = {
+    "fps": ((None,), "TANet samples a fixed number of frames per clip (num_frames), spread over the whole video"),
+    "video_metadata": ((None,), "the frame count is read from the video itself; pass decoded frames or the file"),
+    "return_metadata": ((None, False), "no metadata is returned"),
+    "do_pad": ((None, False), "every view is cut to a fixed size, nothing is padded"),
+    "do_convert_rgb": ((None, True), "frames are always converted to RGB"),
+    "input_data_format": ((None,), "the channel axis is read by the rules in INPUT_RULES"),
+    "data_format": ((None, "channels_first"), "pixel_values are always (..., 3, H, W)"),
+}
+
+
+# Settings of earlier versions that belonged to training; dropped (with a warning) from configs that still carry them.
+_TRAINING_SETTINGS = ("do_flip", "flip_label_map", "multiscale_scales")
 
 
 class TANetVideoProcessorKwargs(VideosKwargs, total=False):
@@ -266,32 +355,27 @@ class TANetVideoProcessorKwargs(VideosKwargs, total=False):
     Attributes:
         sampling (`str`): `"uniform"` (TSN segments) or `"dense"` (a 64-frame window at stride `64 // T`).
         dense_window (`int`): Length of the dense window (64 in the release).
+        default_mode (`str`): Mode of a call that names none: `"eval"` or `"test"` (what the pipeline runs).
         num_test_clips (`int`): Clips sampled in `"test"` mode.
         test_crop (`str`): Spatial views in `"test"` mode: `"center"`, `"three_crop"` or `"ten_crop"`.
         test_crop_size (`int`, *optional*): Side of the test crops; default: the short side (256) for
             `"three_crop"` (the release's full-resolution testing), `crop_size` (224) otherwise.
-        multiscale_scales (`list[float]`): Crop scales of the training multi-scale crop.
-        do_flip (`bool`): Random horizontal flip in training.
-        flip_label_map (`dict[int, int]`, *optional*): Labels swapped when a training clip is flipped.
         decode_backend (`str`): `"auto"` (torchcodec when usable, else PyAV), `"torchcodec"` or `"pyav"`.
     """
 
     sampling: str
     dense_window: int
+    default_mode: str
     num_test_clips: int
     test_crop: str
     test_crop_size: int | None
-    multiscale_scales: list[float] | tuple[float, ...]
-    do_flip: bool
-    flip_label_map: dict[int, int] | dict[str, int] | None
     decode_backend: str
 
 
 class TANetVideoProcessor(BaseVideoProcessor):
     r"""
     Video processor for TANet: decodes (only the sampled frames), samples frames, crops and normalises as the
-    authors' release does. Saved as `video_preprocessor_config.json` (plus a `preprocessor_config.json` for
-    [`TANetImageProcessor`], so that `AutoImageProcessor` works on the same folder).
+    authors' release evaluates and tests. Saved as `video_preprocessor_config.json`.
 
     Args:
         num_frames (`int`, *optional*, defaults to 8): Frames per clip T; must match the model's `num_frames`.
@@ -299,16 +383,13 @@ class TANetVideoProcessor(BaseVideoProcessor):
             [`sample_frame_indices`].
         dense_window (`int`, *optional*, defaults to 64): Window of dense sampling.
         short_side_size (`int`, *optional*): Shortcut for `size={"shortest_edge": short_side_size}` (default 256).
-        crop_size (`int` or `dict`, *optional*, defaults to 224): Training and evaluation crop.
+        crop_size (`int` or `dict`, *optional*, defaults to 224): Evaluation crop (and training crop of the
+            augmentation, which reads it from here).
+        default_mode (`str`, *optional*, defaults to `"eval"`): Mode of calls that name none.
         num_test_clips (`int`, *optional*, defaults to 1) / test_crop (`str`, *optional*, defaults to `"center"`) /
         test_crop_size (`int`, *optional*): The `"test"` mode views, see [`TANetVideoProcessorKwargs`].
-        multiscale_scales (`list[float]`, *optional*, defaults to `[1, .875, .75, .66]`),
-        do_flip (`bool`, *optional*, defaults to `True`),
-        flip_label_map (`dict[int, int]`, *optional*): Training augmentation.
         image_mean / image_std (*optional*, default ImageNet): Normalisation of RGB / 255.
         decode_backend (`str`, *optional*, defaults to `"auto"`): Decoder for encoded videos.
-
-    Use [`TANetVideoProcessor.from_preset`] for the released protocols (`"kinetics400"`, `"sthv1"`, `"sthv2"`).
     """
 
     valid_kwargs = TANetVideoProcessorKwargs
@@ -330,20 +411,23 @@ class TANetVideoProcessor(BaseVideoProcessor):
     num_frames = 8
     sampling = "uniform"
     dense_window = 64
+    default_mode = "eval"
     num_test_clips = 1
     test_crop = "center"
     test_crop_size = None
-    multiscale_scales = list(MULTISCALE_SCALES)
-    do_flip = True
-    flip_label_map = None
     decode_backend = "auto"
 
     def __init__(self, short_side_size: int | None = None, **kwargs: Any) -> None:
+        legacy = sorted(name for name in _TRAINING_SETTINGS if kwargs.pop(name, None) is not None)
+        if legacy:  # configs saved before augmentation left the processor
+            logger.warning(
+                "TANetVideoProcessor: ignoring the training settings %s (training augmentation is "
+                "tanet_hf.training.augmentation.TrainAugmentation, not a processor setting).",
+                legacy,
+            )
         if short_side_size is not None:
             kwargs["size"] = {"shortest_edge": short_side_size}
         super().__init__(**kwargs)
-        self.flip_label_map = _int_label_map(self.flip_label_map)
-        self.multiscale_scales = [float(scale) for scale in self.multiscale_scales]
         self._check_settings(
             {name: getattr(self, name) for name in TANetVideoProcessorKwargs.__annotations__ if hasattr(self, name)}
         )
@@ -353,142 +437,170 @@ class TANetVideoProcessor(BaseVideoProcessor):
         """Short side the frames are resized to before cropping."""
         return int(self.size.shortest_edge)
 
-    @classmethod
-    def from_preset(cls, name: str, num_frames: int = 8, **overrides: Any) -> TANetVideoProcessor:
-        """
-        The processor for a released protocol: `"kinetics400"` (dense sampling, 10 clips × 3 crops of 256, flip),
-        `"sthv1"` (uniform, 1 clip × centre crop 224, no flip), `"sthv2"` (uniform, 2 clips × 3 crops of 256, flip
-        swapping the direction classes 86↔87, 93↔94, 166↔167). `overrides` replace any setting.
-        """
-        if name not in PRESETS:
-            raise ValueError(f"Unknown preset {name!r}; expected one of {sorted(PRESETS)}.")
-        settings = {**PRESETS[name], "num_frames": num_frames, **overrides}
-        return cls(**settings)
-
     # --- the entry point -----------------------------------------------------------------------------------------
 
     def preprocess(
         self,
         videos: Any,
-        mode: str = "eval",
-        seed: int | None = None,
-        labels: Any = None,
+        mode: str | None = None,
+        frame_sampling_rate: int | None = None,
         return_tensors: str | None = "pt",
         **kwargs: Any,
     ) -> BatchFeature:
         r"""
         Turn one video or a list of videos into model inputs.
 
+        Decoding goes through this package's decoder (only the sampled frames of a file are decoded; bytes, file
+        objects and `datasets` values are read as well), so this method replaces the base class's; frame sampling
+        and the views are its hooks, [`sample_frames`] and [`_preprocess`].
+
         Args:
-            videos: One video or a list. A video is a file path or URL, `bytes`, a binary file object, a numpy array
-                `(T, H, W, 3)` (or gray `(T, H, W)`, RGBA), a torch tensor `(T, 3, H, W)`, a list of PIL images, or
-                a `datasets` video value (`{"path", "bytes"}` dict, or a torchcodec `VideoDecoder`).
-            mode (`str`): `"train"`, `"eval"` or `"test"` (see the module documentation).
-            seed (`int`, *optional*): Seeds the random choices of `"train"` mode (same seed, same output); fresh
-                randomness when `None`.
-            labels (*optional*): One integer label per video; returned under `"labels"`, swapped through
-                `flip_label_map` for clips flipped in training.
+            videos: One video or a batch; how arrays and lists are read is fixed by `INPUT_RULES` (module level):
+                numpy `(T, H, W, C)`, torch `(T, C, H, W)`, a list of frames, a path, bytes, ...; 5-D arrays and
+                lists of videos are batches; 2-D / 3-D arrays alone are refused as ambiguous.
+            mode (`str`, *optional*): `"eval"` or `"test"` (see the module documentation); default `default_mode`.
+            frame_sampling_rate (`int`, *optional*): The stride between sampled frames; honoured by dense sampling
+                (the window becomes `frame_sampling_rate × num_frames`), refused by uniform sampling, whose stride
+                follows from the video's length.
             return_tensors (`str`, *optional*, defaults to `"pt"`): `"pt"` or `"np"`.
             kwargs: Any setting of the processor, for this call only (e.g. `num_frames`, `sampling`,
-                `num_test_clips`, `do_sample_frames=False` to use in-memory frames as they are).
+                `num_test_clips`, `do_sample_frames=False` to use in-memory frames as they are). `fps`,
+                `video_metadata`, `return_metadata`, `do_pad`, `input_data_format` and `data_format` are refused
+                unless left at the value this processor runs with.
 
         Returns:
-            [`BatchFeature`] with `pixel_values` of shape `(B, T, 3, H, W)` (`"train"`, `"eval"`) or
-            `(B, V, T, 3, H, W)` (`"test"`, `V = num_test_clips × crops`, crop-major: every clip of the first
-            crop, then of the second, ...), float32 normalised; and `labels` `(B,)` `int64` when given.
+            [`BatchFeature`] with `pixel_values` of shape `(B, T, 3, H, W)` (`"eval"`) or `(B, V, T, 3, H, W)`
+            (`"test"`, `V = num_test_clips × crops`, crop-major: every clip of the first crop, then of the
+            second, ...), float32 normalised.
 
         Raises:
-            [`VideoDecodeError`] (a `ValueError`) for files that cannot be decoded; `ValueError` for bad settings.
+            [`VideoDecodeError`] (a `ValueError`) for files that cannot be decoded; `ValueError` for bad settings
+            and ambiguous inputs.
         """
-        if mode not in SAMPLING_MODES:
-            raise ValueError(f"mode={mode!r} is not supported; expected one of {list(SAMPLING_MODES)}.")
-        unknown = sorted(set(kwargs) - set(self.valid_kwargs.__annotations__))
-        if unknown:
+        settings = self._call_settings(kwargs, frame_sampling_rate)
+        mode = settings["default_mode"] if mode is None else mode
+        if mode == "train":
             raise ValueError(
-                f"{type(self).__name__} got unknown arguments {unknown}; valid settings are "
-                f"{sorted(self.valid_kwargs.__annotations__)} plus mode, seed, labels, return_tensors."
+                "mode='train' is no longer a processor mode: training augmentation (random offsets, multi-scale crop, "
+                "flip with the label swap) is tanet_hf.training.augmentation.TrainAugmentation, applied by "
+                "tanet_hf.data.VideoClipDataset(..., mode='train')."
             )
-        settings = {name: kwargs.get(name, getattr(self, name, None)) for name in self.valid_kwargs.__annotations__}
-        settings.update(
-            self._standardize_kwargs(**{k: settings[k] for k in ("size", "crop_size", "image_mean", "image_std")})
-        )
-        settings["flip_label_map"] = _int_label_map(settings["flip_label_map"])
-        self._check_settings(settings)
-
-        batch = _split_batch(videos)
-        label_list = _split_labels(labels, len(batch))
-        rng = np.random.default_rng(seed) if mode == "train" else None
-
-        pixel_values, out_labels = [], []
-        for position, video in enumerate(batch):
-            views, flipped = self._process_video(video, mode, rng, settings)
-            pixel_values.append(views)
-            if label_list is not None:
-                label = label_list[position]
-                if flipped and settings["flip_label_map"]:
-                    label = settings["flip_label_map"].get(label, label)
-                out_labels.append(label)
-
-        shapes = {tuple(views.shape) for views in pixel_values}
-        if len(shapes) > 1:
-            raise ValueError(f"The videos gave views of different shapes {sorted(shapes)}; batch videos one by one.")
-        stacked = torch.stack(pixel_values)  # (B, V, T, 3, H, W)
-        if mode != "test":
-            stacked = stacked[:, 0]
-        data: dict[str, Any] = {"pixel_values": stacked}
-        if label_list is not None:
-            data["labels"] = torch.tensor(out_labels, dtype=torch.long)
-        return BatchFeature(data=data, tensor_type=return_tensors)
+        if mode not in PROCESSOR_MODES:
+            raise ValueError(f"mode={mode!r} is not supported; expected one of {list(PROCESSOR_MODES)}.")
+        clips = [self._decode(video, mode, settings) for video in split_videos(videos)]
+        return self._preprocess(clips, mode=mode, return_tensors=return_tensors, **settings)
 
     def __call__(self, videos: Any = None, **kwargs: Any) -> BatchFeature:
         return self.preprocess(videos, **kwargs)
 
     # --- HF hooks ---------------------------------------------------------------------------------------------------
 
-    def sample_frames(self, metadata: Any, num_frames: int | None = None, fps: Any = None, **kwargs: Any) -> np.ndarray:
-        """Evaluation frame indices `(T,)` for a video described by transformers' `VideoMetadata`
-        (`total_num_frames`), for code that drives the base class's sampling hook."""
-        total = int(getattr(metadata, "total_num_frames", None) or metadata["total_num_frames"])
+    def sample_frames(
+        self,
+        metadata: Any,
+        num_frames: int | None = None,
+        fps: Any = None,
+        mode: str = "eval",
+        sampling: str | None = None,
+        dense_window: int | None = None,
+        num_test_clips: int | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """
+        Frame indices `(K · T,)` of the `K` clips of `mode` (`K = num_test_clips` in `"test"`, 1 in `"eval"`),
+        clip after clip, for a video of `metadata.total_num_frames` frames (transformers' `VideoMetadata`, a dict
+        with that key, or the count itself); settings default to the processor's. See [`sample_frame_indices`].
+        """
+        if fps is not None:
+            raise ValueError(f"fps={fps!r} is not supported: {_UNSUPPORTED_SETTINGS['fps'][1]}.")
+        if isinstance(metadata, (int, np.integer)):
+            total = int(metadata)
+        elif isinstance(metadata, dict):
+            total = metadata["total_num_frames"]
+        else:
+            total = metadata.total_num_frames
+        if total is None:
+            raise ValueError("sample_frames needs the video's total_num_frames in its metadata.")
+        clips = (num_test_clips or self.num_test_clips) if mode == "test" else 1
         return sample_frame_indices(
-            total, num_frames or self.num_frames, self.sampling, "eval", dense_window=self.dense_window
+            int(total),
+            num_frames or self.num_frames,
+            sampling or self.sampling,
+            mode,
+            clips,
+            dense_window or self.dense_window,
         ).reshape(-1)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any):
-        """Write `video_preprocessor_config.json` and, for `AutoImageProcessor`, `preprocessor_config.json` of the
-        equivalent [`TANetImageProcessor`] (and, when registered for auto classes, both code files)."""
-        from .image_processing_tanet import TANetImageProcessor
+    def _preprocess(
+        self,
+        videos: list[torch.Tensor],
+        mode: str = "eval",
+        return_tensors: str | None = "pt",
+        **settings: Any,
+    ) -> BatchFeature:
+        """
+        `videos`: one `(K · T, 3, H, W)` uint8 tensor per video (the K sampled clips, clip after clip; without
+        frame sampling K = 1 and T = all given frames) → `pixel_values` `(B, T, 3, h, w)` (`"eval"`) or
+        `(B, V, T, 3, h, w)` (`"test"`).
+        """
+        per_video = [self._views(frames, mode, settings) for frames in videos]
+        shapes = {tuple(views.shape) for views in per_video}
+        if len(shapes) > 1:
+            raise ValueError(f"The videos gave views of different shapes {sorted(shapes)}; batch videos one by one.")
+        stacked = torch.stack(per_video)  # (B, V, T, 3, h, w)
+        if mode != "test":
+            stacked = stacked[:, 0]
+        return BatchFeature(data={"pixel_values": stacked}, tensor_type=return_tensors)
 
-        files = super().save_pretrained(save_directory)
-        image_processor = TANetImageProcessor.from_video_processor(self)
-        if self._auto_class is not None and TANetImageProcessor._auto_class is None:
-            TANetImageProcessor.register_for_auto_class()
-        files += image_processor.save_pretrained(save_directory)
-        if push_to_hub:
-            from huggingface_hub import HfApi
-
-            api = HfApi(token=kwargs.get("token"))
-            repo_id = kwargs.get("repo_id") or os.path.basename(os.path.normpath(save_directory))
-            repo_id = api.create_repo(repo_id, exist_ok=True, private=kwargs.get("private")).repo_id
-            api.upload_folder(
-                repo_id=repo_id,
-                folder_path=save_directory,
-                allow_patterns=["video_preprocessor_config.json", "preprocessor_config.json", "*.py"],
-                commit_message=kwargs.get("commit_message") or "Upload TANet video processor",
-                revision=kwargs.get("revision"),
-                create_pr=kwargs.get("create_pr", False),
-            )
-        return files
-
-    def to_dict(self) -> dict[str, Any]:
-        output = super().to_dict()
-        if output.get("flip_label_map") is not None:  # JSON keys are strings; __init__ turns them back into ints
-            output["flip_label_map"] = {str(k): int(v) for k, v in output["flip_label_map"].items()}
-        return output
+    def normalize_frames(self, frames: torch.Tensor, settings: dict[str, Any] | None = None) -> torch.Tensor:
+        """uint8 RGB `(..., 3, H, W)` → float32 `(frames / 255 − mean) / std` with the processor's (or the call's)
+        settings. Also used by the training augmentation, so that training and inference normalise alike."""
+        settings = settings or self._call_settings({}, None)
+        return self.rescale_and_normalize(
+            frames.contiguous(),
+            settings["do_rescale"],
+            settings["rescale_factor"],
+            settings["do_normalize"],
+            settings["image_mean"],
+            settings["image_std"],
+        ).float()
 
     # --- internals --------------------------------------------------------------------------------------------------
 
+    def _call_settings(self, kwargs: dict[str, Any], frame_sampling_rate: int | None) -> dict[str, Any]:
+        """The processor's settings with the call's `kwargs` applied, standardised and checked."""
+        names = self.valid_kwargs.__annotations__
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} got unknown arguments {unknown}; valid settings are {sorted(names)} plus "
+                "mode, frame_sampling_rate, return_tensors."
+            )
+        for name, (allowed, reason) in _UNSUPPORTED_SETTINGS.items():
+            if name in kwargs and kwargs[name] not in allowed:
+                raise ValueError(f"{name}={kwargs[name]!r} is not supported by {type(self).__name__}: {reason}.")
+        settings = {name: kwargs.get(name, getattr(self, name, None)) for name in names if name != "return_tensors"}
+        settings.update(
+            self._standardize_kwargs(**{k: settings[k] for k in ("size", "crop_size", "image_mean", "image_std")})
+        )
+        if frame_sampling_rate is not None:
+            rate = _check_positive_int("frame_sampling_rate", frame_sampling_rate)
+            if settings["sampling"] != "dense":
+                raise ValueError(
+                    f"frame_sampling_rate={frame_sampling_rate!r} needs sampling='dense' (frames at a fixed stride); "
+                    f"this call samples {settings['sampling']!r}, one frame per segment of the whole video."
+                )
+            settings["dense_window"] = rate * _check_positive_int("num_frames", settings["num_frames"])
+        self._check_settings(settings)
+        return settings
+
     def _check_settings(self, settings: dict[str, Any]) -> None:
-        choices = {"sampling": SAMPLING_STRATEGIES, "test_crop": TEST_CROPS, "decode_backend": DECODING_BACKENDS}
+        choices = {
+            "sampling": SAMPLING_STRATEGIES,
+            "test_crop": TEST_CROPS,
+            "decode_backend": DECODING_BACKENDS,
+            "default_mode": PROCESSOR_MODES,
+        }
         for name, allowed in choices.items():
             if name in settings and settings[name] not in allowed:
                 raise ValueError(
@@ -499,93 +611,79 @@ class TANetVideoProcessor(BaseVideoProcessor):
                 _check_positive_int(f"{type(self).__name__}.{name}", settings[name])
         if settings.get("test_crop_size") is not None:
             _check_positive_int(f"{type(self).__name__}.test_crop_size", settings["test_crop_size"])
-        scales = settings.get("multiscale_scales")
-        if scales is not None and (len(scales) == 0 or any(not 0 < float(scale) <= 1 for scale in scales)):
-            raise ValueError(
-                f"{type(self).__name__}.multiscale_scales must be non-empty values in (0, 1], got {scales!r}."
-            )
+        size = settings.get("size")
+        if size is not None and getattr(size, "shortest_edge", None) is None:
+            raise ValueError(f"{type(self).__name__}.size must be {{'shortest_edge': n}}, got {size!r}.")
 
-    def _process_video(
-        self, video: Any, mode: str, rng: np.random.Generator | None, settings: dict[str, Any]
-    ) -> tuple[torch.Tensor, bool]:
-        """One video → `(V, T, 3, H, W)` float32 views, and whether the (training) clip was flipped."""
-        num_frames = settings["num_frames"]
-        num_clips = settings["num_test_clips"] if mode == "test" else 1
-        name = describe_video_source(video)
+    def _decode(self, video: Any, mode: str, settings: dict[str, Any]) -> torch.Tensor:
+        """One video → its sampled frames `(K · T, 3, H, W)` uint8 (on `settings["device"]` when set)."""
         if settings["do_sample_frames"]:
 
             def indices_fn(total: int) -> np.ndarray:
-                return sample_frame_indices(
-                    total, num_frames, settings["sampling"], mode, num_clips, settings["dense_window"], rng
+                return self.sample_frames(
+                    total,
+                    num_frames=settings["num_frames"],
+                    mode=mode,
+                    sampling=settings["sampling"],
+                    dense_window=settings["dense_window"],
+                    num_test_clips=settings["num_test_clips"],
                 )
         else:
             if is_encoded_video(video):
+                name = describe_video_source(video)
                 raise ValueError(f"{name}: do_sample_frames=False needs frames in memory, not an encoded video.")
-            num_clips = 1
 
             def indices_fn(total: int) -> np.ndarray:
-                return np.arange(total, dtype=np.int64)[None]
+                return np.arange(total, dtype=np.int64)
 
-        decoded = decode_video_frames(video, indices_fn, backend=settings["decode_backend"])
-        frames = decoded.frames  # (clips * T', 3, H, W) uint8
-        clip_length = decoded.indices.shape[-1]
-        if settings["device"] is not None:
-            frames = frames.to(settings["device"])
+        frames = decode_video_frames(video, indices_fn, backend=settings["decode_backend"]).frames
+        return frames if settings["device"] is None else frames.to(settings["device"])
 
-        interpolation = _interpolation(settings["resample"])
-        if settings["do_resize"]:
-            frames = resize_short_side(frames, int(settings["size"].shortest_edge), interpolation)
+    def _views(self, frames: torch.Tensor, mode: str, settings: dict[str, Any]) -> torch.Tensor:
+        """`(K · T, 3, H, W)` uint8 → `(V, T, 3, h, w)` float32 normalised views, crop-major over the K clips."""
+        clips = settings["num_test_clips"] if mode == "test" and settings["do_sample_frames"] else 1
         height, width = frames.shape[-2:]
+        resized = (height, width)
+        if settings["do_resize"]:
+            resized = resized_shape(height, width, int(settings["size"].shortest_edge))
+        interpolation = interpolation_mode(settings["resample"])
+        boxes = self._view_boxes(mode, resized, settings)
+        distinct = {box for box, _ in boxes}
+        frames, resized = resize_within_budget(frames, resized, sum(h * w for _, _, h, w in distinct), interpolation)
+        views = [
+            crop_resized(frames, box, resized, interpolation=interpolation).flip(-1)
+            if mirrored
+            else crop_resized(frames, box, resized, interpolation=interpolation)
+            for box, mirrored in boxes
+        ]
+        # every spatial view holds all clips: (K * T, 3, h, w) → (K, T, 3, h, w); views crop-major
+        stacked = torch.stack(views).reshape(len(views) * clips, frames.shape[0] // clips, *views[0].shape[-3:])
+        return self.normalize_frames(stacked, settings)
+
+    @staticmethod
+    def _view_boxes(
+        mode: str, resized: tuple[int, int], settings: dict[str, Any]
+    ) -> list[tuple[tuple[int, int, int, int], bool]]:
+        """The `((top, left, height, width), mirrored)` views of `mode`, in the coordinates of the resized frame."""
+        height, width = resized
         crop: SizeDict = settings["crop_size"]
-        flipped = False
-
-        if mode == "train":
-            top, left, box_h, box_w = sample_multiscale_crop(
-                height, width, (crop.height, crop.width), settings["multiscale_scales"], rng
-            )
-            frames = tvF.resize(
-                _crop(frames, (top, left, box_h, box_w)),
-                [crop.height, crop.width],
-                interpolation=interpolation,
-                antialias=True,
-            )
-            if settings["do_flip"] and rng.random() < 0.5:
-                frames = frames.flip(-1)
-                flipped = True
-            views = [frames]
-        elif mode == "eval" or settings["test_crop"] == "center":
-            box_h, box_w = crop.height, crop.width
+        if mode == "eval" or settings["test_crop"] == "center":
+            if not settings["do_center_crop"]:
+                return [((0, 0, height, width), False)]
+            side_h, side_w = crop.height, crop.width
             if mode == "test" and settings["test_crop_size"]:
-                box_h = box_w = settings["test_crop_size"]
-            views = (
-                [_crop(frames, center_crop_box(height, width, box_h, box_w))]
-                if settings["do_center_crop"]
-                else [frames]
-            )
-        elif settings["test_crop"] == "three_crop":
+                side_h = side_w = settings["test_crop_size"]
+            return [(center_crop_box(height, width, side_h, side_w), False)]
+        if settings["test_crop"] == "three_crop":
             side = settings["test_crop_size"] or int(settings["size"].shortest_edge)
-            views = [_crop(frames, box) for box in three_crop_boxes(height, width, min(side, height, width))]
-        else:  # ten_crop
-            side = settings["test_crop_size"] or crop.height
-            views = []
-            for box in ten_crop_boxes(height, width, min(side, height, width)):
-                view = _crop(frames, box)
-                views += [view, view.flip(-1)]
-
-        # every spatial view holds all clips: (clips * T, 3, h, w) → (clips, T, 3, h, w); views crop-major
-        stacked = torch.stack(views).reshape(len(views) * num_clips, clip_length, *views[0].shape[-3:])
-        normalised = self.rescale_and_normalize(
-            stacked.contiguous(),
-            settings["do_rescale"],
-            settings["rescale_factor"],
-            settings["do_normalize"],
-            settings["image_mean"],
-            settings["image_std"],
-        )
-        return normalised.float(), flipped
+            return [(box, False) for box in three_crop_boxes(height, width, min(side, height, width))]
+        side = settings["test_crop_size"] or crop.height  # ten_crop: five crops, each followed by its mirror
+        return [
+            (box, mirrored) for box in ten_crop_boxes(height, width, min(side, height, width)) for mirrored in (0, 1)
+        ]
 
 
-def _interpolation(resample: Any) -> tvF.InterpolationMode:
+def interpolation_mode(resample: Any) -> tvF.InterpolationMode:
     """torchvision's interpolation for a `resample` setting (PIL constant, its int value, or a torchvision mode)."""
     if resample is None:
         return tvF.InterpolationMode.BILINEAR
@@ -594,76 +692,24 @@ def _interpolation(resample: Any) -> tvF.InterpolationMode:
     return pil_torch_interpolation_mapping[PILImageResampling(resample)]
 
 
-def _int_label_map(label_map: Any) -> dict[int, int] | None:
-    if label_map is None:
-        return None
-    if not isinstance(label_map, dict):
-        raise ValueError(f"flip_label_map must be a dict of label → label, got {type(label_map).__name__}.")
-    try:
-        return {int(key): int(value) for key, value in label_map.items()}
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"flip_label_map must map integer labels to integer labels, got {label_map!r}.") from error
-
-
-def _is_frame(item: Any) -> bool:
-    """A single picture (PIL image, or an (H, W[, C]) array) rather than a video."""
-    from PIL import Image
-
-    if isinstance(item, Image.Image):
-        return True
-    return isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim in (2, 3)
-
-
-def _split_batch(videos: Any) -> list[Any]:
-    """A list of videos from one video or a batch (a list of frames is one video; a 5D array is a batch)."""
-    if videos is None:
-        raise ValueError("No video given: pass a path, bytes, frames or a list of them.")
-    if isinstance(videos, (np.ndarray, torch.Tensor)):
-        if videos.ndim == 5:
-            return list(videos)
-        return [videos]
-    if isinstance(videos, (list, tuple)):
-        if len(videos) == 0:
-            raise ValueError("The list of videos is empty.")
-        if _is_frame(videos[0]):
-            return [list(videos)]
-        return list(videos)
-    return [videos]
-
-
-def _split_labels(labels: Any, batch_size: int) -> list[int] | None:
-    if labels is None:
-        return None
-    if isinstance(labels, torch.Tensor):
-        labels = labels.tolist()
-    elif isinstance(labels, np.ndarray):
-        labels = labels.tolist()
-    if isinstance(labels, (int, np.integer)):
-        labels = [int(labels)]
-    labels = list(labels)
-    if len(labels) != batch_size:
-        raise ValueError(f"Got {len(labels)} labels for {batch_size} videos; give one label per video.")
-    try:
-        return [int(label) for label in labels]
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"labels must be integers, got {labels!r}.") from error
-
-
 __all__ = [
     "TANetVideoProcessor",
     "TANetVideoProcessorKwargs",
     "VideoDecodeError",
+    "INPUT_RULES",
     "sample_frame_indices",
-    "resize_short_side",
-    "sample_multiscale_crop",
+    "split_videos",
+    "resized_shape",
+    "crop_resized",
+    "resize_within_budget",
+    "RESIZE_WHOLE_FRAME_MAX_RATIO",
+    "interpolation_mode",
     "fixed_crop_offsets",
     "center_crop_box",
     "three_crop_boxes",
     "ten_crop_boxes",
-    "PRESETS",
-    "STHV1_FLIP_LABEL_MAP",
-    "STHV2_FLIP_LABEL_MAP",
     "SAMPLING_STRATEGIES",
     "SAMPLING_MODES",
+    "PROCESSOR_MODES",
     "TEST_CROPS",
 ]

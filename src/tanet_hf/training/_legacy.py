@@ -4,8 +4,9 @@
 One loop for one CPU, one GPU, many GPUs and many nodes (`accelerate launch examples/train.py ...`; DDP, or
 FSDP / DeepSpeed through Accelerate's own config), or plain `python examples/train.py ...`:
 
-- data through `datasets` ([`tanet_hf.data`]), decoded, sampled and augmented in DataLoader workers by the
-  [`TANetVideoProcessor`], with per-sample seeds `(seed, epoch, index)`;
+- data through `datasets` ([`tanet_hf.data`]), decoded, sampled and augmented in DataLoader workers
+  ([`TrainAugmentation`] for training clips, the [`TANetVideoProcessor`]'s views for evaluation), with per-sample
+  seeds `(seed, epoch, index)`;
 - the paper's recipes as presets ([`RECIPES`]: SGD, step schedule, weight decay, gradient clipping at 20,
   dropout, the release's parameter groups), learning rate scaled by global batch / 64, every value overridable;
 - mixed precision, gradient accumulation, `channels_last`, `torch.compile`, gradient checkpointing;
@@ -46,17 +47,30 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
-from .configuration_tanet import TANetConfig
-from .data import VideoClassificationData, VideoClipDataset, load_video_classification_data, make_video_dataloader
-from .modeling_tanet import TANetForVideoClassification
-from .video_processing_tanet import PRESETS, TANetVideoProcessor
+from ..configuration_tanet import TANetConfig
+from ..data import VideoClassificationData, VideoClipDataset, load_video_classification_data, make_video_dataloader
+from ..modeling_tanet import TANetForVideoClassification
+from ..video_processing_tanet import TANetVideoProcessor
+from .augmentation import STHV1_FLIP_LABEL_MAP, STHV2_FLIP_LABEL_MAP, TrainAugmentation
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PREFIX = "checkpoint-"
 NAN_CHECKPOINT_PREFIX = "nan-checkpoint-"
 TRAINER_STATE_FILE = "trainer_state.json"
-METRIC_DIR = Path(__file__).resolve().parent / "metrics" / "video_accuracy"
+METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "video_accuracy"
+
+# TODO(registry): the released protocols and augmentation of each dataset, until the registry provides them.
+_PROCESSOR_PRESETS: dict[str, dict[str, Any]] = {
+    "kinetics400": dict(sampling="dense", num_test_clips=10, test_crop="three_crop"),
+    "sthv1": dict(sampling="uniform", num_test_clips=1, test_crop="center"),
+    "sthv2": dict(sampling="uniform", num_test_clips=2, test_crop="three_crop"),
+}
+_AUGMENTATION_PRESETS: dict[str, dict[str, Any]] = {  # TODO(registry)
+    "kinetics400": dict(do_flip=True, flip_label_map=None),
+    "sthv1": dict(do_flip=False, flip_label_map=STHV1_FLIP_LABEL_MAP),
+    "sthv2": dict(do_flip=True, flip_label_map=STHV2_FLIP_LABEL_MAP),
+}
 
 # ----------------------------------------------------------------------------------------------------------------
 # Recipes and architectures
@@ -195,7 +209,8 @@ class DataArguments:
     )
     num_workers: int = field(default=2, metadata={"help": "DataLoader worker processes per training process."})
     processor_preset: str | None = field(
-        default=None, metadata={"help": f"Video processor protocol {sorted(PRESETS)} (default: the recipe's)."}
+        default=None,
+        metadata={"help": f"Video processor protocol {sorted(_PROCESSOR_PRESETS)} (default: the recipe's)."},
     )
     sampling: str | None = field(default=None, metadata={"help": "Frame sampling: uniform or dense."})
     short_side_size: int | None = field(default=None, metadata={"help": "Short side before cropping (256)."})
@@ -304,8 +319,8 @@ def resolve_recipe(train_args: TrainArguments, model_args: ModelArguments, data_
         raise ValueError(
             f"lr_scheduler={recipe['lr_scheduler']!r} is not supported; expected step, cosine or constant."
         )
-    if recipe["processor_preset"] is not None and recipe["processor_preset"] not in PRESETS:
-        raise ValueError(f"processor_preset={recipe['processor_preset']!r} is not one of {sorted(PRESETS)}.")
+    if recipe["processor_preset"] is not None and recipe["processor_preset"] not in _PROCESSOR_PRESETS:
+        raise ValueError(f"processor_preset={recipe['processor_preset']!r} is not one of {sorted(_PROCESSOR_PRESETS)}.")
     return recipe
 
 
@@ -479,7 +494,7 @@ def build_model(model_args: ModelArguments, label_names: list[str], dropout: flo
     )
     model = TANetForVideoClassification(config)
     if model_args.init_from_imagenet is not None:
-        from .convert import load_imagenet_resnet
+        from ..convert import load_imagenet_resnet
 
         report = load_imagenet_resnet(model, model_args.init_from_imagenet)
         logger.info(
@@ -515,35 +530,20 @@ def build_processor(
     data_args: DataArguments,
     recipe: dict[str, Any],
     num_frames: int,
-    label_names: list[str],
     init_from: str | None,
-    labels_changed: bool,
 ) -> TANetVideoProcessor:
     """
     The video processor: the checkpoint's when fine-tuning (unless `processor_preset` is given), else the recipe's
     preset and settings; the processor flags of `data_args` override either.
     """
     overrides: dict[str, Any] = {}
-    for name in (
-        "sampling",
-        "short_side_size",
-        "crop_size",
-        "num_test_clips",
-        "test_crop",
-        "test_crop_size",
-        "multiscale_scales",
-        "do_flip",
-        "decode_backend",
-    ):
+    for name in ("sampling", "short_side_size", "crop_size", "num_test_clips", "test_crop", "test_crop_size"):
         value = getattr(data_args, name)
         if value is not None:
             overrides[name] = value
-    flip_map = parse_flip_pairs(data_args.flip_label_pairs, label_names)
-    if flip_map is not None:
-        overrides["flip_label_map"] = flip_map
+    if data_args.decode_backend is not None:
+        overrides["decode_backend"] = data_args.decode_backend
     if init_from is not None and data_args.processor_preset is None:
-        if labels_changed and flip_map is None:
-            overrides["flip_label_map"] = None  # the checkpoint's map names the old classes
         try:
             saved = TANetVideoProcessor.from_pretrained(init_from).to_dict()
         except OSError:  # a checkpoint without a processor: fall back to the recipe's
@@ -551,11 +551,31 @@ def build_processor(
         if saved is not None:
             settings = {k: v for k, v in saved.items() if k in TANetVideoProcessor.valid_kwargs.__annotations__}
             return TANetVideoProcessor(**{**settings, **overrides, "num_frames": num_frames})
-    overrides = {**(recipe.get("processor_overrides") or {}), **overrides}
-    preset = recipe["processor_preset"]
-    if preset is not None:
-        return TANetVideoProcessor.from_preset(preset, num_frames=num_frames, **overrides)
+    preset = _PROCESSOR_PRESETS[recipe["processor_preset"]] if recipe["processor_preset"] is not None else {}
+    overrides = {**preset, **(recipe.get("processor_overrides") or {}), **overrides}
     return TANetVideoProcessor(num_frames=num_frames, **overrides)
+
+
+def build_augmentation(
+    data_args: DataArguments, recipe: dict[str, Any], label_names: list[str], labels_changed: bool
+) -> TrainAugmentation:
+    """
+    The training augmentation: the recipe preset's flip and flip map (dropped when fine-tuning onto a new label set,
+    whose classes the map does not name), with `multiscale_scales`, `do_flip` and `flip_label_pairs` of `data_args`
+    overriding.
+    """
+    preset = recipe["processor_preset"]
+    settings = dict(_AUGMENTATION_PRESETS[preset]) if preset is not None else {}
+    if labels_changed:
+        settings["flip_label_map"] = None
+    flip_map = parse_flip_pairs(data_args.flip_label_pairs, label_names)
+    if flip_map is not None:
+        settings["flip_label_map"] = flip_map
+    if data_args.do_flip is not None:
+        settings["do_flip"] = data_args.do_flip
+    if data_args.multiscale_scales is not None:
+        settings["scales"] = tuple(data_args.multiscale_scales)
+    return TrainAugmentation(**settings)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -803,10 +823,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         raise ValueError(f"The dataset has no train split (splits: {sorted(data.splits)}).")
     label_names = data.label_names
     model = build_model(model_args, label_names, recipe["dropout"])
-    processor = build_processor(
-        data_args, recipe, model.config.num_frames, label_names, model_args.init_from,
-        labels_changed=init_labels is not None and init_labels != label_names,
-    )  # fmt: skip
+    processor = build_processor(data_args, recipe, model.config.num_frames, model_args.init_from)
+    augmentation = build_augmentation(
+        data_args, recipe, label_names, labels_changed=init_labels is not None and init_labels != label_names
+    )
     if model_args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if model_args.channels_last:
@@ -814,7 +834,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
 
     train_clips = VideoClipDataset(
         _subset(data.splits["train"], data_args.max_train_samples), processor, "train", train_args.seed,
-        strict=data_args.strict_videos,
+        strict=data_args.strict_videos, augmentation=augmentation,
     )  # fmt: skip
     eval_split = "validation" if "validation" in data.splits else ("test" if "test" in data.splits else None)
     test_split = "test" if "test" in data.splits else eval_split
@@ -1250,6 +1270,7 @@ __all__ = [
     "TrainingResult",
     "build_model",
     "build_optimizer",
+    "build_augmentation",
     "build_processor",
     "checkpoint_label_names",
     "evaluate_model",
