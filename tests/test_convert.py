@@ -16,7 +16,9 @@ from source_networks import RESNET50, TINY, MMRecognizer, ReleaseTSN, randomize_
 
 from tanet_hf import TANetForVideoClassification
 from tanet_hf.cli import main as cli_main
-from tanet_hf.convert import CheckpointError, convert_checkpoint, read_label_set, resolve_labels
+from tanet_hf.conversion.convert import convert_checkpoint, resolve_labels
+from tanet_hf.conversion.state_dict import CheckpointError
+from tanet_hf.labels import read_label_set
 
 REMOTE_CODE = (
     "configuration_tanet.py",

@@ -20,8 +20,8 @@ from remote_code import run_python_without_tanet_hf
 from source_networks import TINY, ReleaseTSN, randomize_
 from video_factory import make_video
 
-from tanet_hf.convert import convert_checkpoint
-from tanet_hf.hub import check_hub_folder, push_folder
+from tanet_hf.conversion.convert import convert_checkpoint
+from tanet_hf.conversion.hub import HubPushError, check_hub_folder, push_folder
 
 TOKEN = "hf_loopback_test_token"
 FRAMES, CLASSES = 8, 400

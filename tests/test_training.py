@@ -168,11 +168,11 @@ def test_release_parameter_groups():
 
 
 def test_step_and_cosine_schedules():
-    k400 = dict(RECIPES["kinetics400"])
+    k400 = RECIPES["kinetics400"].as_dict()
     factors = {epoch: lr_factor(epoch * 10, 10, 1000, k400) for epoch in (0, 49, 50, 74, 75, 90, 99)}
     assert factors == pytest.approx({0: 1, 49: 1, 50: 0.1, 74: 0.1, 75: 0.01, 90: 0.001, 99: 0.001})
     assert lr_factor(509, 10, 1000, k400) == pytest.approx(0.1)  # changes at epoch boundaries, as the release
-    cosine = dict(RECIPES["synthetic"], warmup_epochs=1.0)
+    cosine = dict(RECIPES["synthetic"].as_dict(), warmup_epochs=1.0)
     assert lr_factor(0, 10, 100, cosine) == pytest.approx(0.1) and lr_factor(9, 10, 100, cosine) == pytest.approx(1.0)
     assert lr_factor(55, 10, 100, cosine) == pytest.approx(0.5) and lr_factor(100, 10, 100, cosine) == pytest.approx(
         0.0
@@ -222,9 +222,9 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     assert torch.equal(new.tanet.embedder.convolution.weight, source.tanet.embedder.convolution.weight)
     assert float(new.classifier.weight.detach().std()) < 0.01  # a fresh N(0, 0.001) head
     data_args = DataArguments()
-    kept = build_processor(data_args, RECIPES["synthetic"], 4, ["x", "y", "z"], str(tmp_path / "checkpoint"), False)
+    kept = build_processor(data_args, RECIPES["synthetic"].as_dict(), 4, ["x", "y", "z"], str(tmp_path / "checkpoint"), False)
     assert kept.crop_size.height == 32 and kept.flip_label_map == {0: 1, 1: 0}
-    changed = build_processor(data_args, RECIPES["synthetic"], 4, ["cat", "dog"], str(tmp_path / "checkpoint"), True)
+    changed = build_processor(data_args, RECIPES["synthetic"].as_dict(), 4, ["cat", "dog"], str(tmp_path / "checkpoint"), True)
     assert changed.flip_label_map is None  # the old map named the old classes
     with pytest.raises(ValueError, match="num_frames=4, but --num_frames=8"):
         build_model(ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=8), ["x"], 0.2)
@@ -238,7 +238,7 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
 def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset, tmp_path):
     from transformers import AutoModelForVideoClassification, pipeline
 
-    from tanet_hf.hub import check_hub_folder
+    from tanet_hf.conversion.hub import check_hub_folder
 
     args = _arguments(
         tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_epochs=0.0,
