@@ -155,7 +155,6 @@ def _measured_eval_results(evaluation: Mapping[str, Mapping[str, Any]] | None, d
                     metric_name=f"{name}, {protocol}",
                     metric_value=round(100 * float(values[key]), 2),
                     metric_config=protocol,
-                    source_name="measured by tanet_hf",
                     verified=False,
                 )
             )
