@@ -15,11 +15,10 @@ import pytest
 import torch
 from source_networks import RESNET50, TINY, MMRecognizer, ReleaseTSN, randomize_
 
-from tanet_hf import TANetForVideoClassification
-from tanet_hf import registry
+from tanet_hf import TANetForVideoClassification, registry
 from tanet_hf.cli import main as cli_main
-from tanet_hf.conversion.model_card import sha256_of_file
 from tanet_hf.conversion.convert import convert_checkpoint, resolve_labels
+from tanet_hf.conversion.model_card import sha256_of_file
 from tanet_hf.conversion.state_dict import CheckpointError
 from tanet_hf.labels import read_label_set
 

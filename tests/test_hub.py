@@ -211,7 +211,10 @@ def test_refused_connection_and_bad_token_are_one_line_errors(converted, online_
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{closed}")
     assert cli_main(["push", str(folder), "me/tanet", "--token", TOKEN, "--timeout", "5"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tanet-hf push: error: cannot connect to the Hub at http://127.0.0.1:") and "Traceback" not in err
+    assert (
+        err.startswith("tanet-hf push: error: cannot connect to the Hub at http://127.0.0.1:")
+        and "Traceback" not in err
+    )
     assert err.count("\n") == 1
 
     with LocalHub(token=TOKEN) as hub:

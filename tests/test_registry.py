@@ -37,7 +37,10 @@ def test_every_dataset_builds_its_inference_processor(name):
 def test_every_published_checkpoint_builds_its_config_and_processor(name):
     entry = registry.checkpoint(name)
     config = registry.config(name)
-    assert isinstance(config, TANetConfig) and (config.num_frames, config.num_labels) == (entry.num_frames, entry.num_labels)
+    assert isinstance(config, TANetConfig) and (config.num_frames, config.num_labels) == (
+        entry.num_frames,
+        entry.num_labels,
+    )
     assert config.view_fusion == entry.protocol.fusion
     processor = registry.video_processor(name)
     assert processor.image_mean == pytest.approx(list(entry.image_mean)) and processor.num_frames == entry.num_frames

@@ -222,9 +222,13 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     assert torch.equal(new.tanet.embedder.convolution.weight, source.tanet.embedder.convolution.weight)
     assert float(new.classifier.weight.detach().std()) < 0.01  # a fresh N(0, 0.001) head
     data_args = DataArguments()
-    kept = build_processor(data_args, RECIPES["synthetic"].as_dict(), 4, ["x", "y", "z"], str(tmp_path / "checkpoint"), False)
+    kept = build_processor(
+        data_args, RECIPES["synthetic"].as_dict(), 4, ["x", "y", "z"], str(tmp_path / "checkpoint"), False
+    )
     assert kept.crop_size.height == 32 and kept.flip_label_map == {0: 1, 1: 0}
-    changed = build_processor(data_args, RECIPES["synthetic"].as_dict(), 4, ["cat", "dog"], str(tmp_path / "checkpoint"), True)
+    changed = build_processor(
+        data_args, RECIPES["synthetic"].as_dict(), 4, ["cat", "dog"], str(tmp_path / "checkpoint"), True
+    )
     assert changed.flip_label_map is None  # the old map named the old classes
     with pytest.raises(ValueError, match="num_frames=4, but --num_frames=8"):
         build_model(ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=8), ["x"], 0.2)

@@ -11,7 +11,10 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "convert": ("tanet_hf.conversion.convert", "Convert an authors' release / mmaction2 checkpoint into a Hub-ready folder."),
+    "convert": (
+        "tanet_hf.conversion.convert",
+        "Convert an authors' release / mmaction2 checkpoint into a Hub-ready folder.",
+    ),
     "push": ("tanet_hf.conversion.hub", "Push a converted or trained folder to the Hugging Face Hub."),
     "model-cards": ("tanet_hf.conversion.model_card", "Regenerate the model cards under model_cards/."),
     "reencode": ("tanet_hf.reencode", "Re-encode videos to short-GOP, short-side-256 files for fast loading."),

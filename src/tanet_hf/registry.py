@@ -151,7 +151,11 @@ class Recipe:
         if self.processor_preset is not None:
             data = DATASETS[self.processor_preset]
             sampling = data.protocol.sampling
-            text += ", dense sampling (T frames from a 64-frame window)" if sampling == "dense" else ", uniform (TSN) sampling"
+            text += (
+                ", dense sampling (T frames from a 64-frame window)"
+                if sampling == "dense"
+                else ", uniform (TSN) sampling"
+            )
             text += f", multi-scale crop {TRAIN_CROP_SIZE}"
             pairs = self.flip_pairs if self.flip_pairs is not None else data.flip_pairs
             if self.do_flip and pairs:

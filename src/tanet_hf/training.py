@@ -46,10 +46,10 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
+from . import registry
 from .configuration_tanet import TANetConfig
 from .data import VideoClassificationData, VideoClipDataset, load_video_classification_data, make_video_dataloader
 from .modeling_tanet import TANetForVideoClassification
-from . import registry
 from .registry import ARCHITECTURES, DATASETS, RECIPES
 from .video_processing_tanet import TANetVideoProcessor
 
@@ -1106,7 +1106,9 @@ def model_card_text(
     from .conversion.model_card import build_model_card
 
     values = {**recipe, "lr_steps": tuple(recipe["lr_steps"])}
-    resolved = dataclasses.replace(RECIPES[train_args.recipe], **{k: v for k, v in values.items() if k != "processor_overrides"})
+    resolved = dataclasses.replace(
+        RECIPES[train_args.recipe], **{k: v for k, v in values.items() if k != "processor_overrides"}
+    )
     classes = ", ".join(label_names[:20]) + (" …" if len(label_names) > 20 else "")
     training = f"Trained with `tanet_hf`, recipe `{train_args.recipe}`: {resolved.describe()} Classes: {classes}."
     card = build_model_card(config, "path/to/this/folder", evaluation=metrics, training=training)

@@ -129,7 +129,9 @@ def _load_model(
     if report.mismatched:
         problems.append(f"shape mismatches ({len(report.mismatched)}): {'; '.join(report.mismatched)}")
     if problems:
-        raise CheckpointError(f"{path} does not match the {source} TANet layout it looks like:\n- " + "\n- ".join(problems))
+        raise CheckpointError(
+            f"{path} does not match the {source} TANet layout it looks like:\n- " + "\n- ".join(problems)
+        )
     model.load_state_dict(to_load, strict=False)
     for name in report.filled:
         logger.info("%s: filled absent %s with 0", path, name)
@@ -278,7 +280,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Class names for id2label: one of {', '.join(LABEL_SETS)}, or a file (.txt one per line, .json).",
     )
     parser.add_argument("--source", choices=SOURCES, help="Checkpoint layout (default: detected from the keys).")
-    parser.add_argument("--preset", choices=list(registry.DATASETS), help="Video-processor test protocol (default: from --labels).")
+    parser.add_argument(
+        "--preset", choices=list(registry.DATASETS), help="Video-processor test protocol (default: from --labels)."
+    )
     parser.add_argument("--num-frames", type=int, help="Frames per clip, only for checkpoints without TAM (C2D).")
     parser.add_argument("--repo-id", help="Hub id used in the model card (default: tanet-hf/<name>).")
     parser.add_argument(

@@ -213,7 +213,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-message", help="Commit title.")
     parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved `hf auth login` token).")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help=f"Seconds per HTTP request (default: {DEFAULT_TIMEOUT_S:g})."
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"Seconds per HTTP request (default: {DEFAULT_TIMEOUT_S:g}).",
     )
 
 

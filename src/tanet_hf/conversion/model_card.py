@@ -143,7 +143,10 @@ def _measured_eval_results(evaluation: Mapping[str, Mapping[str, Any]] | None, d
     results = []
     for split, values in (evaluation or {}).items():
         protocol = values.get("protocol", "1 clip × centre crop")
-        for metric_type, name, key in (("accuracy", "Top-1 accuracy", "top1"), ("top_5_accuracy", "Top-5 accuracy", "top5")):
+        for metric_type, name, key in (
+            ("accuracy", "Top-1 accuracy", "top1"),
+            ("top_5_accuracy", "Top-5 accuracy", "top5"),
+        ):
             results.append(
                 EvalResult(
                     task_type="video-classification",
@@ -367,7 +370,9 @@ def build_model_card(
                 f"- Command: `{conversion.command}`.",
             ]
             if conversion.published_match:
-                lines.append(f"- Published checkpoint: {checkpoint.name if checkpoint else 'none'} ({conversion.published_match}).")
+                lines.append(
+                    f"- Published checkpoint: {checkpoint.name if checkpoint else 'none'} ({conversion.published_match})."
+                )
         else:
             source_layout = (
                 "`module.base_model.layerX.Y.net.*` + `tam.{G,L}` (older files: `self_conv.conv_f/conv_g`), `new_fc`"
@@ -396,7 +401,11 @@ def build_model_card(
         "",
         f"- Fixed clip length ({num_frames} frames). Accuracy depends on the test protocol (clips, crops, fusion).",
         "- Trained on "
-        + ("the publisher's copy of the dataset" if checkpoint is not None or conversion is not None else "the training data")
+        + (
+            "the publisher's copy of the dataset"
+            if checkpoint is not None or conversion is not None
+            else "the training data"
+        )
         + "; videos that differ (resolution, codec) can shift accuracy.",
         "",
         "## Citation",
@@ -417,7 +426,9 @@ def write_model_cards(output_dir: str | os.PathLike = "model_cards", namespace: 
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for checkpoint in PUBLISHED_CHECKPOINTS.values():
-        card = build_model_card(published_config(checkpoint.name), f"{namespace}/{checkpoint.name}", checkpoint=checkpoint)
+        card = build_model_card(
+            published_config(checkpoint.name), f"{namespace}/{checkpoint.name}", checkpoint=checkpoint
+        )
         path = output_dir / f"{checkpoint.name}.md"
         path.write_text(str(card), encoding="utf-8")
         written.append(path)

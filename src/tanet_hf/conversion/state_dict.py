@@ -534,7 +534,6 @@ def load_imagenet_resnet(
     return result
 
 
-
 __all__ = [
     "CheckpointError",
     "LoadReport",

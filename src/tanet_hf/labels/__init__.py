@@ -67,9 +67,7 @@ def read_labels(source: str | os.PathLike | Sequence[str], order: str = "officia
         path = Path(source)
         where = f"label file {path}"
         if not path.is_file():
-            raise FileNotFoundError(
-                f"label file {str(source)!r} does not exist (nor is it one of {list(LABEL_SETS)})."
-            )
+            raise FileNotFoundError(f"label file {str(source)!r} does not exist (nor is it one of {list(LABEL_SETS)}).")
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".json":
             names = _parse_json(path, json.loads(text))
