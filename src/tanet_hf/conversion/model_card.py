@@ -26,6 +26,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..configuration_tanet import TANetConfig
 from ..registry import (
+    ARCHITECTURES,
     DATASETS,
     IMAGE_STD,
     MMACTION2_ZOO,
@@ -93,17 +94,19 @@ def measure_model(config: TANetConfig, crop_sizes: tuple[int, ...] = (224,)) -> 
 
 
 def _architecture_name(config: TANetConfig) -> str:
-    names = {
-        ("bottleneck", (3, 4, 6, 3)): "R50",
-        ("bottleneck", (3, 4, 23, 3)): "R101",
-        ("bottleneck", (3, 8, 36, 3)): "R152",
-        ("basic", (2, 2, 2, 2)): "R18",
-        ("basic", (3, 4, 6, 3)): "R34",
-    }
-    standard_widths = list(config.hidden_sizes) == [
-        64 * (4 if config.layer_type == "bottleneck" else 1) * 2**i for i in range(4)
-    ]
-    depth = names.get((config.layer_type, tuple(config.depths))) if standard_widths else None
+    """`TANet-R50`, `C2D-R18`, … for the backbones of `tanet_hf.registry.ARCHITECTURES`, else the shape in words."""
+    shape = (config.layer_type, list(config.depths), list(config.hidden_sizes), config.embedding_size)
+    depth = None
+    for name, kwargs in ARCHITECTURES.items():
+        reference = TANetConfig(**kwargs)
+        if shape == (
+            reference.layer_type,
+            list(reference.depths),
+            list(reference.hidden_sizes),
+            reference.embedding_size,
+        ):
+            depth = name.upper() if name[1:].isdigit() else name
+            break
     depth = depth or f"ResNet(depths={list(config.depths)}, widths={list(config.hidden_sizes)})"
     family = "TANet" if config.temporal_module == "tam" else "C2D"
     return f"{family}-{depth}"
@@ -311,7 +314,8 @@ def build_model_card(
         'print(classifier("video.mp4", top_k=5))',
         "```",
         "",
-        f'With the model and the video processor; `mode="test"` gives the published test views{example_views}, '
+        f'With the model and the video processor; `mode="test"` gives the {"published " if checkpoint else ""}test '
+        f"views{example_views}, "
         "which the model fuses itself:",
         "",
         "```python",
