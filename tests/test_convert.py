@@ -137,7 +137,10 @@ def test_resnet50_checkpoints_claim_published_accuracy_only_when_they_are_the_pu
 
     named = (convert_checkpoint(path, tmp_path / "named", labels=labels, published=published) / "README.md").read_text()
     assert f"tanet-hf/{published}" in named and "model-index" in named and f"{entry.results[0].top1:.2f}" in named
-    assert f"Published checkpoint: {published} (named by --published (sha256 not recorded: unverified))" in named
+    assert (
+        f"Published checkpoint: {published} (named by --published, sha256 not recorded in the registry, so unverified)"
+        in named
+    )
 
     digest = sha256_of_file(path)
     monkeypatch.setitem(registry.PUBLISHED_CHECKPOINTS, published, dataclasses.replace(entry, sha256=digest))

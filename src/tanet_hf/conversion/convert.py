@@ -80,7 +80,9 @@ def find_published(
             raise CheckpointError(
                 f"{path}: --published {published} names a file with sha256 {entry.sha256}; this file's is {sha256}."
             )
-        how = "named by --published" + (" (sha256 verified)" if entry.sha256 else " (sha256 not recorded: unverified)")
+        how = "named by --published, " + (
+            "sha256 verified" if entry.sha256 else "sha256 not recorded in the registry, so unverified"
+        )
     else:
         entry = registry.match_published(sha256)
         if entry is None:
