@@ -115,22 +115,26 @@ def bounded_timeouts(timeout: float):
         hub_http.set_client_factory(previous)
 
 
+def _first_line(error: BaseException, default: str) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else default
+
+
 def _one_line(error: BaseException, endpoint: str, timeout: float) -> str:
     """The cause of a failed push in one line: refused, timed out, 401, or the Hub's own first message line."""
     if isinstance(error, httpx2.TimeoutException):
         return f"the Hub at {endpoint} did not answer within {timeout:g} s (timeout; raise it with --timeout)."
     if isinstance(error, httpx2.ConnectError):
-        return f"cannot connect to the Hub at {endpoint} ({str(error).splitlines()[0] if str(error) else 'refused'})."
+        return f"cannot connect to the Hub at {endpoint} ({_first_line(error, 'connection refused')})."
     if isinstance(error, HfHubHTTPError):
         status = getattr(error.response, "status_code", None)
         if status == 401:
             return f"the Hub at {endpoint} refused the token (401 Unauthorized); check HF_TOKEN / --token / `hf auth login`."
         if status == 403:
             return f"the Hub at {endpoint} refused the push (403 Forbidden): the token cannot write to this repository."
-        first = (str(error).splitlines() or [""])[0]
-        return f"the Hub at {endpoint} answered {status}: {first}"
+        return f"the Hub at {endpoint} answered {status}: {_first_line(error, 'no message')}"
     if isinstance(error, httpx2.HTTPError):
-        return f"network error talking to the Hub at {endpoint}: {type(error).__name__}: {str(error).splitlines()[0]}"
+        return f"network error talking to the Hub at {endpoint}: {type(error).__name__}: {_first_line(error, 'no message')}"
     raise error
 
 
