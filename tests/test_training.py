@@ -240,6 +240,7 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
 
 
 def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset, tmp_path):
+    from huggingface_hub import ModelCard
     from transformers import AutoModelForVideoClassification, pipeline
 
     from tanet_hf.conversion.hub import check_hub_folder
@@ -265,6 +266,12 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     assert (out / "model" / "labels.txt").read_text().split() == ["approaching", "receding"]
     assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
+    card = ModelCard.load(out / "model" / "README.md")  # the one card writer: measured accuracy in `model-index`
+    measured = json.loads((out / "eval_results.json").read_text())["test_multi_view"]
+    top1 = next(
+        r for r in card.data.eval_results if r.metric_type == "accuracy" and r.dataset_split == "test_multi_view"
+    )
+    assert top1.metric_value == round(100 * measured["top1"], 2) and "recipe `synthetic`" in card.text
     model = AutoModelForVideoClassification.from_pretrained(out / "model")
     assert model.config.id2label == {0: "approaching", 1: "receding"} and model.config.num_frames == 4
     classifier = pipeline("video-classification", model=str(out / "model"))
