@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     training_args.remove_unused_columns = False  # the datasets hold videos, not model arguments
 
     data = data_args.load()
-    recipe = dict(RECIPES[model_args.recipe])
+    recipe = RECIPES[model_args.recipe].as_dict()
     dropout = model_args.dropout if model_args.dropout is not None else recipe["dropout"]
     model = build_model(
         ModelArguments(

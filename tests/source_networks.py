@@ -1,7 +1,7 @@
 """Independent re-statements of the TANet networks whose checkpoints the converter reads.
 
-Written from the paper and REFERENCE.md (not from the authors' or mmaction2's code, and without any tanet_hf
-module), with the module structure — hence the state-dict key names — of each published layout:
+Written from the paper and the authors' published description (not from the authors' or mmaction2's code, and
+without any tanet_hf module), with the module structure — hence the state-dict key names — of each published layout:
 
 - `ReleaseTSN`: the authors' release. A torchvision-style ResNet `base_model` whose blocks are wrapped as
   `layerX.Y.net` (the plain bottleneck) + `layerX.Y.tam`, a `new_fc` classifier, saved under DataParallel's

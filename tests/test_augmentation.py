@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from tanet_hf import TANetVideoProcessor
-from tanet_hf.training.augmentation import STHV2_FLIP_LABEL_MAP, TrainAugmentation, sample_multiscale_crop
+from tanet_hf.registry import DATASETS
+from tanet_hf.training.augmentation import TrainAugmentation, sample_multiscale_crop
 from tanet_hf.video_processing_tanet import fixed_crop_offsets, sample_frame_indices
+
+STHV2_FLIP_LABEL_MAP = DATASETS["sthv2"].flip_label_map
 
 
 def random_video(num_frames: int = 12, height: int = 72, width: int = 96, seed: int = 0) -> np.ndarray:

@@ -7,6 +7,7 @@ the paper. Weights and BatchNorm statistics are random, so every renamed tensor 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 
@@ -14,9 +15,12 @@ import pytest
 import torch
 from source_networks import RESNET50, TINY, MMRecognizer, ReleaseTSN, randomize_
 
-from tanet_hf import TANetForVideoClassification
+from tanet_hf import TANetForVideoClassification, registry
 from tanet_hf.cli import main as cli_main
-from tanet_hf.convert import CheckpointError, convert_checkpoint, read_label_set, resolve_labels
+from tanet_hf.conversion.convert import convert_checkpoint, resolve_labels
+from tanet_hf.conversion.model_card import sha256_of_file
+from tanet_hf.conversion.state_dict import CheckpointError
+from tanet_hf.labels import read_label_set
 
 REMOTE_CODE = (
     "configuration_tanet.py",
@@ -112,20 +116,55 @@ def test_converted_folder_reproduces_source_logits(tmp_path, source, legacy, fra
         ("mmaction2", 16, 174, "sthv1", "tanet-r50-sthv1-16f-mmaction2", "25,134,670"),
     ],
 )
-def test_resnet50_checkpoints_match_the_registry(tmp_path, source, frames, classes, labels, published, parameters):
-    """Real ResNet-50 checkpoints convert to the default architecture, and their cards carry the publisher's results."""
+def test_resnet50_checkpoints_claim_published_accuracy_only_when_they_are_the_published_file(
+    tmp_path, monkeypatch, source, frames, classes, labels, published, parameters
+):
+    """Real ResNet-50 shapes convert to the default architecture; the publisher's results are claimed only for the
+    published file: named with `published=` (or matched by the sha256 the registry records), never for look-alikes."""
     network = _source_network(source, frames, classes, RESNET50, seed=7)
     path = _save_checkpoint(tmp_path, network)
-    folder = convert_checkpoint(path, tmp_path / "converted", labels=labels)
+    folder = convert_checkpoint(path, tmp_path / "random", labels=labels)
 
     model = TANetForVideoClassification.from_pretrained(folder).eval()
     assert model.config.hidden_sizes == [256, 512, 1024, 2048] and model.config.depths == [3, 4, 6, 3]
     assert f"{model.num_parameters():,}" == parameters
     _assert_reproduces(model, network, frames, views=False)  # view fusion is covered by the tiny networks
-
+    entry = registry.checkpoint(published)
     card = (folder / "README.md").read_text()
-    assert f"tanet-hf/{published}" in card and parameters in card
-    assert "model-index" in card and "Top-1 accuracy" in card
+    assert parameters in card and "model-index" not in card and "## Results" not in card
+    assert f"{entry.results[0].top1:.2f}" not in card and "Published checkpoint: none" in card
+
+    named = (convert_checkpoint(path, tmp_path / "named", labels=labels, published=published) / "README.md").read_text()
+    assert f"tanet-hf/{published}" in named and "model-index" in named and f"{entry.results[0].top1:.2f}" in named
+    assert (
+        f"Published checkpoint: {published} (named by --published, sha256 not recorded in the registry, so unverified)"
+        in named
+    )
+
+    digest = sha256_of_file(path)
+    monkeypatch.setitem(registry.PUBLISHED_CHECKPOINTS, published, dataclasses.replace(entry, sha256=digest))
+    matched = (convert_checkpoint(path, tmp_path / "matched", labels=labels) / "README.md").read_text()
+    assert f"Published checkpoint: {published} (sha256 matches the published file)" in matched
+    assert "model-index" in matched
+
+    monkeypatch.setitem(registry.PUBLISHED_CHECKPOINTS, published, dataclasses.replace(entry, sha256="0" * 64))
+    with pytest.raises(CheckpointError, match=f"sha256 {'0' * 64}; this file's is {digest}"):
+        convert_checkpoint(path, tmp_path / "wrong", labels=labels, published=published)
+    assert not (tmp_path / "wrong").exists()
+
+
+def test_random_weights_get_a_card_without_published_accuracy_and_the_cli_says_so(tmp_path, capsys, caplog):
+    """A look-alike of a published checkpoint (here: tiny random weights) claims nothing; `--published` on a file
+    that does not fit the entry is refused by name."""
+    network = _source_network("release", 8, 400, TINY, seed=3)
+    path = _save_checkpoint(tmp_path, network)
+    with caplog.at_level("INFO", logger="tanet_hf.conversion.convert"):
+        assert cli_main(["convert", str(path), str(tmp_path / "out"), "--labels", "kinetics400"]) == 0
+    assert "published checkpoint: none (sha256 " in caplog.text and "claims no published accuracy" in caplog.text
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "model-index" not in card and "## Results" not in card and "76.10" not in card
+    code = cli_main(["convert", str(path), str(tmp_path / "x"), "--published", "tanet-r50-kinetics400-8f"])
+    assert code == 2 and "published='tanet-r50-kinetics400-8f' is a release ResNet-50" in capsys.readouterr().err
 
 
 def test_release_classifier_named_fc_and_files_without_num_batches_tracked(tmp_path):
@@ -270,7 +309,7 @@ def test_label_sets_and_files(tmp_path):
     (tmp_path / "labels.json").write_text(json.dumps({"dog": 1, "cat": 0}))
     assert resolve_labels(tmp_path / "labels.txt", 2, "release") == ["cat", "dog"]
     assert resolve_labels(str(tmp_path / "labels.json"), 2, "mmaction2") == ["cat", "dog"]
-    with pytest.raises(ValueError, match="duplicate"):
+    with pytest.raises(ValueError, match="repeats class names"):
         resolve_labels(["a", "a"], 2, "release")
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 import torch
@@ -20,8 +23,9 @@ from remote_code import run_python_without_tanet_hf
 from source_networks import TINY, ReleaseTSN, randomize_
 from video_factory import make_video
 
-from tanet_hf.convert import convert_checkpoint
-from tanet_hf.hub import check_hub_folder, push_folder
+from tanet_hf.cli import main as cli_main
+from tanet_hf.conversion.convert import convert_checkpoint
+from tanet_hf.conversion.hub import HubPushError, check_hub_folder, push_folder
 
 TOKEN = "hf_loopback_test_token"
 FRAMES, CLASSES = 8, 400
@@ -141,7 +145,7 @@ def test_incomplete_folders_are_refused(converted, tmp_path):
     for name in ("config.json", "model.safetensors", "README.md", "configuration_tanet.py", "modeling_tanet.py"):
         (partial / name).write_bytes((folder / name).read_bytes())
     with pytest.raises(FileNotFoundError, match=r"missing \['video_preprocessor_config.json'\]"):
-        push_folder(partial, "me/partial", endpoint="http://127.0.0.1:9")  # refused before any request
+        push_folder(partial, "me/partial", endpoint="http://127.0.0.1:9", token=TOKEN)  # refused before any request
     (partial / "video_preprocessor_config.json").write_bytes((folder / "video_preprocessor_config.json").read_bytes())
     with pytest.raises(FileNotFoundError, match="video_processing_tanet.py"):
         check_hub_folder(partial)
@@ -151,3 +155,99 @@ def test_incomplete_folders_are_refused(converted, tmp_path):
     (partial / "video_processing_tanet.py").write_bytes((folder / "video_processing_tanet.py").read_bytes())
     with pytest.raises(ValueError, match=r"no auto_map entry for \['AutoModel'\]"):
         check_hub_folder(partial)
+
+
+def _copy_folder(folder, target):
+    target.mkdir()
+    for path in folder.iterdir():
+        if path.is_file():
+            (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A loopback endpoint that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_timeout(converted, online_in_process, silent_endpoint):
+    _, folder = converted
+    url, accepted = silent_endpoint
+    start = time.monotonic()
+    with pytest.raises(HubPushError, match=r"did not answer within 0\.5 s") as caught:
+        push_folder(folder, "me/tanet", endpoint=url, token=TOKEN, timeout=0.5)
+    assert time.monotonic() - start < 30 and accepted  # it connected, waited a bounded time, gave up
+    assert "\n" not in str(caught.value)
+
+
+def test_refused_connection_and_bad_token_are_one_line_errors(converted, online_in_process, capsys, monkeypatch):
+    _, folder = converted
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{closed}")
+    assert cli_main(["push", str(folder), "me/tanet", "--token", TOKEN, "--timeout", "5"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("tanet-hf push: error: cannot connect to the Hub at http://127.0.0.1:")
+        and "Traceback" not in err
+    )
+    assert err.count("\n") == 1
+
+    with LocalHub(token=TOKEN) as hub:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)
+        assert cli_main(["push", str(folder), "me/tanet", "--token", "wrong"]) == 2
+        err = capsys.readouterr().err
+        assert "refused the token (401 Unauthorized)" in err and err.count("\n") == 1 and "Traceback" not in err
+        assert "me/tanet" not in hub.repos
+
+
+def test_a_missing_token_is_reported_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("tanet_hf.conversion.hub.get_token", lambda: None)
+    with pytest.raises(HubPushError, match="no Hub token"):
+        push_folder(tmp_path / "does-not-exist", "me/tanet", endpoint="http://127.0.0.1:9")  # folder not even read
+    assert cli_main(["push", str(tmp_path / "does-not-exist"), "me/tanet"]) == 2
+    assert "no Hub token" in capsys.readouterr().err
+
+
+def test_symlinks_out_of_the_folder_are_not_uploaded(converted, online_in_process, tmp_path):
+    _, folder = converted
+    copy = _copy_folder(folder, tmp_path / "copy")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not upload")
+    (copy / "leak.txt").symlink_to(secret)
+    (copy / "outside").symlink_to(tmp_path, target_is_directory=True)
+    (copy / "notes.txt").write_text("inside")
+    (copy / "notes-link.txt").symlink_to(copy / "notes.txt")
+    files = check_hub_folder(copy)
+    assert "leak.txt" not in files and not any(name.startswith("outside/") for name in files)
+    assert {"notes.txt", "notes-link.txt"} <= set(files)
+    with LocalHub(token=TOKEN) as hub:
+        push_folder(copy, "me/tanet", endpoint=hub.url, token=TOKEN)
+        pushed = hub.files("me/tanet")
+    assert sorted(pushed) == files and b"do not upload" not in b"".join(pushed.values())
+    assert pushed["notes-link.txt"] == b"inside"

@@ -13,7 +13,7 @@ import torch
 from source_networks import randomize_
 
 from tanet_hf import TANetConfig, TANetForVideoClassification, TANetModel
-from tanet_hf.convert import CheckpointError, load_imagenet_resnet
+from tanet_hf.conversion.state_dict import CheckpointError, load_imagenet_resnet
 
 FRAMES = 2
 

@@ -8,7 +8,9 @@ import pytest
 from huggingface_hub import ModelCard
 
 from tanet_hf.cli import main as cli_main
-from tanet_hf.model_card import PUBLISHED_CHECKPOINTS, build_model_card, published_config, write_model_cards
+from tanet_hf.conversion.model_card import build_model_card, write_model_cards
+from tanet_hf.registry import PUBLISHED_CHECKPOINTS
+from tanet_hf.registry import config as published_config
 
 MODEL_CARDS = Path(__file__).resolve().parents[1] / "model_cards"
 
@@ -54,7 +56,8 @@ def test_card_metadata_and_results(generated, name):
 
 
 def test_measured_numbers_match_the_release():
-    """Parameters and GMACs in the cards come from the library and agree with REFERENCE.md §2."""
+    """Parameters and GMACs in the cards come from the library and agree with the paper (TANet-R50, 8 frames:
+    25.59M parameters, its Table 2; 33G at 224², its Table 4)."""
     cards = {name: (MODEL_CARDS / f"{name}.md").read_text() for name in PUBLISHED_CHECKPOINTS}
     k400 = cards["tanet-r50-kinetics400-8f"]
     assert "| parameters (measured) | 25,590,320 |" in k400
@@ -77,7 +80,7 @@ def test_card_for_an_unpublished_configuration():
     assert card.data.eval_results is None and card.data.datasets == ["something-something-v2"]
     assert "ResNet(depths=[1, 1, 1, 1], widths=[16, 32, 64, 128])" in card.text
     assert "## Results" not in card.text  # nothing is claimed for weights nobody reported on
-    reference = build_model_card(published_config(PUBLISHED_CHECKPOINTS["tanet-r50-sthv2-8f"]), "me/x")
+    reference = build_model_card(published_config("tanet-r50-sthv2-8f"), "me/x")
     assert "TANet-R50" in reference.text
 
 
@@ -85,3 +88,20 @@ def test_write_model_cards_namespace(tmp_path):
     paths = write_model_cards(tmp_path, namespace="someone")
     assert len(paths) == 9
     assert 'model="someone/tanet-r50-sthv2-16f"' in (tmp_path / "tanet-r50-sthv2-16f.md").read_text()
+
+
+def test_card_of_a_trained_folder_has_measured_model_index_and_recipe_prose():
+    """The training loop writes its card with the same writer: measured accuracy in `model-index`, recipe from the registry."""
+    from tanet_hf import TANetConfig
+    from tanet_hf.registry import RECIPES
+
+    config = TANetConfig(
+        hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=8, num_frames=4, num_labels=3
+    )
+    metrics = {"test": {"top1": 0.5, "top5": 1.0, "mean_class_accuracy": 0.4, "num_samples": 6, "protocol": "2 clips"}}
+    card = build_model_card(config, "me/trained", evaluation=metrics, training=RECIPES["synthetic"].describe())
+    top1, top5 = card.data.eval_results
+    assert (top1.metric_type, top1.metric_value, top1.dataset_split) == ("accuracy", 50.0, "test")
+    assert (top5.metric_type, top5.metric_value, top1.metric_config) == ("top_5_accuracy", 100.0, "2 clips")
+    assert "| test | 2 clips | 50.00 | 100.00 | 40.00 | 6 |" in card.text
+    assert "4 epochs, AdamW" in card.text and "cosine schedule" in card.text

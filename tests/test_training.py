@@ -168,11 +168,11 @@ def test_release_parameter_groups():
 
 
 def test_step_and_cosine_schedules():
-    k400 = dict(RECIPES["kinetics400"])
+    k400 = RECIPES["kinetics400"].as_dict()
     factors = {epoch: lr_factor(epoch * 10, 10, 1000, k400) for epoch in (0, 49, 50, 74, 75, 90, 99)}
     assert factors == pytest.approx({0: 1, 49: 1, 50: 0.1, 74: 0.1, 75: 0.01, 90: 0.001, 99: 0.001})
     assert lr_factor(509, 10, 1000, k400) == pytest.approx(0.1)  # changes at epoch boundaries, as the release
-    cosine = dict(RECIPES["synthetic"], warmup_epochs=1.0)
+    cosine = dict(RECIPES["synthetic"].as_dict(), warmup_epochs=1.0)
     assert lr_factor(0, 10, 100, cosine) == pytest.approx(0.1) and lr_factor(9, 10, 100, cosine) == pytest.approx(1.0)
     assert lr_factor(55, 10, 100, cosine) == pytest.approx(0.5) and lr_factor(100, 10, 100, cosine) == pytest.approx(
         0.0
@@ -198,8 +198,10 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     import torchvision
 
     from tanet_hf import TANetVideoProcessor
+    from tanet_hf.registry import DATASETS
     from tanet_hf.training import build_augmentation, build_model, build_processor
-    from tanet_hf.training.augmentation import STHV2_FLIP_LABEL_MAP
+
+    STHV2_FLIP_LABEL_MAP = DATASETS["sthv2"].flip_label_map
 
     resnet18 = torchvision.models.resnet18(num_classes=1000)  # random weights stand in for the ImageNet file
     torch.save(resnet18.state_dict(), tmp_path / "resnet18.pth")
@@ -221,9 +223,9 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     assert torch.equal(new.tanet.embedder.convolution.weight, source.tanet.embedder.convolution.weight)
     assert float(new.classifier.weight.detach().std()) < 0.01  # a fresh N(0, 0.001) head
     data_args = DataArguments()
-    kept = build_processor(data_args, RECIPES["synthetic"], 4, str(tmp_path / "checkpoint"))
+    kept = build_processor(data_args, RECIPES["synthetic"].as_dict(), 4, str(tmp_path / "checkpoint"))
     assert kept.crop_size.height == 32 and kept.num_frames == 4
-    sthv2 = {**RECIPES["synthetic"], "processor_preset": "sthv2"}
+    sthv2 = {**RECIPES["synthetic"].as_dict(), "processor_preset": "sthv2"}
     assert build_augmentation(data_args, sthv2, ["x", "y", "z"], False).flip_label_map == STHV2_FLIP_LABEL_MAP
     assert build_augmentation(data_args, sthv2, ["cat", "dog"], True).flip_label_map is None  # it named old classes
     pairs = build_augmentation(DataArguments(flip_label_pairs="cat:dog"), sthv2, ["cat", "dog"], True)
@@ -238,9 +240,10 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
 
 
 def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset, tmp_path):
+    from huggingface_hub import ModelCard
     from transformers import AutoModelForVideoClassification, pipeline
 
-    from tanet_hf.hub import check_hub_folder
+    from tanet_hf.conversion.hub import check_hub_folder
 
     args = _arguments(
         tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_epochs=0.0,
@@ -263,6 +266,12 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     assert (out / "model" / "labels.txt").read_text().split() == ["approaching", "receding"]
     assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
+    card = ModelCard.load(out / "model" / "README.md")  # the one card writer: measured accuracy in `model-index`
+    measured = json.loads((out / "eval_results.json").read_text())["test_multi_view"]
+    top1 = next(
+        r for r in card.data.eval_results if r.metric_type == "accuracy" and r.dataset_split == "test_multi_view"
+    )
+    assert top1.metric_value == round(100 * measured["top1"], 2) and "recipe `synthetic`" in card.text
     model = AutoModelForVideoClassification.from_pretrained(out / "model")
     assert model.config.id2label == {0: "approaching", 1: "receding"} and model.config.num_frames == 4
     classifier = pipeline("video-classification", model=str(out / "model"))

@@ -11,9 +11,12 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "convert": ("tanet_hf.convert", "Convert an authors' release / mmaction2 checkpoint into a Hub-ready folder."),
-    "push": ("tanet_hf.hub", "Push a converted or trained folder to the Hugging Face Hub."),
-    "model-cards": ("tanet_hf.model_card", "Regenerate the model cards under model_cards/."),
+    "convert": (
+        "tanet_hf.conversion.convert",
+        "Convert an authors' release / mmaction2 checkpoint into a Hub-ready folder.",
+    ),
+    "push": ("tanet_hf.conversion.hub", "Push a converted or trained folder to the Hugging Face Hub."),
+    "model-cards": ("tanet_hf.conversion.model_card", "Regenerate the model cards under model_cards/."),
     "reencode": ("tanet_hf.reencode", "Re-encode videos to short-GOP, short-side-256 files for fast loading."),
     "make-synthetic": ("tanet_hf.synthetic", "Generate the synthetic motion-direction video dataset."),
     "predict": ("tanet_hf.tools.predict", "Labels and scores of video files (batched; unreadable videos skipped)."),

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, Video, load_dataset
 
+from .labels import read_labels
 from .training.augmentation import TrainAugmentation
 from .video_decoding_tanet import VideoDecodeError
 from .video_processing_tanet import TANetVideoProcessor
@@ -79,49 +80,8 @@ class VideoClassificationData:
 
 
 def read_label_names(source: str | os.PathLike) -> list[str]:
-    """
-    Class names in index order from a label file or a packaged label set.
-
-    `source` is `"kinetics400"`, `"sthv1"` or `"sthv2"` (the official orders shipped with the package), or a file:
-    `.json` holding a list of names, `{name: index}` (Something-Something v2's `labels.json`) or `{index: name}`;
-    any other file holds one name per line (Kinetics label maps, Something-Something v1's `labels.csv`).
-    """
-    from .convert import LABEL_SETS, read_label_set
-
-    if str(source) in LABEL_SETS:
-        return read_label_set(str(source))
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"label file {str(source)!r} does not exist (nor is it one of {list(LABEL_SETS)}).")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-        if isinstance(data, dict):
-            try:
-                items = [
-                    (int(v), str(k)) if str(v).strip().lstrip("-").isdigit() else (int(k), str(v))
-                    for k, v in data.items()
-                ]
-            except ValueError as error:
-                raise ValueError(
-                    f"{path}: a label JSON object must map names to indices (or indices to names)."
-                ) from error
-            items.sort()
-            if [index for index, _ in items] != list(range(len(items))):
-                raise ValueError(f"{path}: class indices must be exactly 0..{len(items) - 1}.")
-            names = [name for _, name in items]
-        elif isinstance(data, list):
-            names = [str(name) for name in data]
-        else:
-            raise ValueError(f"{path}: expected a JSON list of names or an object name → index.")
-    else:
-        names = [line.strip().strip('"') for line in text.splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"label file {path} holds no class names.")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"label file {path} repeats class names {duplicates[:5]}.")
-    return names
+    """Class names in index order from a label file or a packaged label set ([`tanet_hf.labels.read_labels`])."""
+    return read_labels(source)
 
 
 def _normalise_label(name: str) -> str:

@@ -47,11 +47,13 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
+from .. import registry
 from ..configuration_tanet import TANetConfig
 from ..data import VideoClassificationData, VideoClipDataset, load_video_classification_data, make_video_dataloader
 from ..modeling_tanet import TANetForVideoClassification
+from ..registry import ARCHITECTURES, DATASETS, RECIPES
 from ..video_processing_tanet import TANetVideoProcessor
-from .augmentation import STHV1_FLIP_LABEL_MAP, STHV2_FLIP_LABEL_MAP, TrainAugmentation
+from .augmentation import TrainAugmentation
 
 logger = logging.getLogger(__name__)
 
@@ -60,94 +62,12 @@ NAN_CHECKPOINT_PREFIX = "nan-checkpoint-"
 TRAINER_STATE_FILE = "trainer_state.json"
 METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "video_accuracy"
 
-# TODO(registry): the released protocols and augmentation of each dataset, until the registry provides them.
-_PROCESSOR_PRESETS: dict[str, dict[str, Any]] = {
-    "kinetics400": dict(sampling="dense", num_test_clips=10, test_crop="three_crop"),
-    "sthv1": dict(sampling="uniform", num_test_clips=1, test_crop="center"),
-    "sthv2": dict(sampling="uniform", num_test_clips=2, test_crop="three_crop"),
-}
-_AUGMENTATION_PRESETS: dict[str, dict[str, Any]] = {  # TODO(registry)
-    "kinetics400": dict(do_flip=True, flip_label_map=None),
-    "sthv1": dict(do_flip=False, flip_label_map=STHV1_FLIP_LABEL_MAP),
-    "sthv2": dict(do_flip=True, flip_label_map=STHV2_FLIP_LABEL_MAP),
-}
-
 # ----------------------------------------------------------------------------------------------------------------
 # Recipes and architectures
 # ----------------------------------------------------------------------------------------------------------------
 
-_RELEASE_SGD = dict(
-    optimizer="sgd",
-    learning_rate=0.01,  # for a global batch of 64; scaled linearly with the actual global batch
-    momentum=0.9,
-    lr_scheduler="step",
-    warmup_epochs=0.0,
-    max_grad_norm=20.0,
-    linear_lr_mult=5.0,  # every nn.Linear weight (the classifier and TAM's global branch), as the release
-    linear_bias_lr_mult=10.0,  # the classifier bias, no weight decay
-)
-
-RECIPES: dict[str, dict[str, Any]] = {
-    # REFERENCE §6 / the release's scripts: Kinetics-400, dense sampling, 100 epochs, ÷10 at 50/75/90, wd 1e-4
-    "kinetics400": dict(
-        _RELEASE_SGD,
-        num_train_epochs=100,
-        lr_steps=[50, 75, 90],
-        weight_decay=1e-4,
-        dropout=0.5,
-        processor_preset="kinetics400",
-        processor_overrides={},
-    ),
-    # Something-Something v1: uniform sampling, 50 epochs, ÷10 at 30/40/45, wd 1e-3, dropout 0.6, no flip
-    "sthv1": dict(
-        _RELEASE_SGD,
-        num_train_epochs=50,
-        lr_steps=[30, 40, 45],
-        weight_decay=1e-3,
-        dropout=0.6,
-        processor_preset="sthv1",
-        processor_overrides={},
-    ),
-    # Something-Something v2: as v1 with wd 5e-4, dropout 0.5, flip swapping the left/right classes
-    "sthv2": dict(
-        _RELEASE_SGD,
-        num_train_epochs=50,
-        lr_steps=[30, 40, 45],
-        weight_decay=5e-4,
-        dropout=0.5,
-        processor_preset="sthv2",
-        processor_overrides={},
-    ),
-    # The synthetic motion dataset from scratch (no ImageNet weights): AdamW with warm-up and cosine decay, 64 px.
-    "synthetic": dict(
-        optimizer="adamw",
-        learning_rate=8e-3,  # for a global batch of 64 (2e-3 at batch 16)
-        momentum=0.9,
-        lr_scheduler="cosine",
-        warmup_epochs=0.5,
-        max_grad_norm=20.0,
-        linear_lr_mult=5.0,  # the release's parameter groups: they make the from-scratch start reliable here
-        linear_bias_lr_mult=10.0,
-        num_train_epochs=4,
-        lr_steps=[],
-        weight_decay=1e-4,
-        dropout=0.3,
-        processor_preset=None,
-        processor_overrides=dict(
-            sampling="uniform", short_side_size=64, crop_size=64, num_test_clips=2, test_crop="center"
-        ),
-    ),
-}
-
-ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "r50": {},
-    "r101": dict(depths=[3, 4, 23, 3]),
-    "r152": dict(depths=[3, 8, 36, 3]),
-    "r18": dict(layer_type="basic", hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2]),
-    "r34": dict(layer_type="basic", hidden_sizes=[64, 128, 256, 512], depths=[3, 4, 6, 3]),
-    # a narrow ResNet-10 with basic blocks: the synthetic demo's model (~0.33M parameters)
-    "tiny": dict(layer_type="basic", hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=16),
-}
+# RECIPES and ARCHITECTURES live in `tanet_hf.registry` (one home); `resolve_recipe` reads a `Recipe` into the
+# dict of hyper-parameters the loop below uses.
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -209,8 +129,7 @@ class DataArguments:
     )
     num_workers: int = field(default=2, metadata={"help": "DataLoader worker processes per training process."})
     processor_preset: str | None = field(
-        default=None,
-        metadata={"help": f"Video processor protocol {sorted(_PROCESSOR_PRESETS)} (default: the recipe's)."},
+        default=None, metadata={"help": f"Video processor protocol {sorted(DATASETS)} (default: the recipe's)."}
     )
     sampling: str | None = field(default=None, metadata={"help": "Frame sampling: uniform or dense."})
     short_side_size: int | None = field(default=None, metadata={"help": "Short side before cropping (256)."})
@@ -301,7 +220,7 @@ def resolve_recipe(train_args: TrainArguments, model_args: ModelArguments, data_
     """The effective hyper-parameters: every field left `None` takes the recipe's value."""
     if train_args.recipe not in RECIPES:
         raise ValueError(f"recipe={train_args.recipe!r} is not known; expected one of {list(RECIPES)}.")
-    recipe = dict(RECIPES[train_args.recipe])
+    recipe = RECIPES[train_args.recipe].as_dict()
     for name in (
         "num_train_epochs", "learning_rate", "optimizer", "momentum", "weight_decay", "lr_scheduler", "lr_steps",
         "warmup_epochs", "max_grad_norm", "linear_lr_mult", "linear_bias_lr_mult",
@@ -319,8 +238,8 @@ def resolve_recipe(train_args: TrainArguments, model_args: ModelArguments, data_
         raise ValueError(
             f"lr_scheduler={recipe['lr_scheduler']!r} is not supported; expected step, cosine or constant."
         )
-    if recipe["processor_preset"] is not None and recipe["processor_preset"] not in _PROCESSOR_PRESETS:
-        raise ValueError(f"processor_preset={recipe['processor_preset']!r} is not one of {sorted(_PROCESSOR_PRESETS)}.")
+    if recipe["processor_preset"] is not None and recipe["processor_preset"] not in DATASETS:
+        raise ValueError(f"processor_preset={recipe['processor_preset']!r} is not one of {sorted(DATASETS)}.")
     return recipe
 
 
@@ -494,7 +413,7 @@ def build_model(model_args: ModelArguments, label_names: list[str], dropout: flo
     )
     model = TANetForVideoClassification(config)
     if model_args.init_from_imagenet is not None:
-        from ..convert import load_imagenet_resnet
+        from ..conversion.state_dict import load_imagenet_resnet
 
         report = load_imagenet_resnet(model, model_args.init_from_imagenet)
         logger.info(
@@ -551,8 +470,9 @@ def build_processor(
         if saved is not None:
             settings = {k: v for k, v in saved.items() if k in TANetVideoProcessor.valid_kwargs.__annotations__}
             return TANetVideoProcessor(**{**settings, **overrides, "num_frames": num_frames})
-    preset = _PROCESSOR_PRESETS[recipe["processor_preset"]] if recipe["processor_preset"] is not None else {}
-    overrides = {**preset, **(recipe.get("processor_overrides") or {}), **overrides}
+    overrides = {**(recipe.get("processor_overrides") or {}), **overrides}
+    if recipe["processor_preset"] is not None:  # the dataset's released protocol (inference settings only)
+        return registry.video_processor(recipe["processor_preset"], num_frames=num_frames, **overrides)
     return TANetVideoProcessor(num_frames=num_frames, **overrides)
 
 
@@ -565,7 +485,9 @@ def build_augmentation(
     overriding.
     """
     preset = recipe["processor_preset"]
-    settings = dict(_AUGMENTATION_PRESETS[preset]) if preset is not None else {}
+    settings: dict[str, Any] = {}
+    if preset is not None:  # the dataset's recipe and flip map (tanet_hf.registry)
+        settings = {"do_flip": RECIPES[preset].do_flip, "flip_label_map": DATASETS[preset].flip_label_map}
     if labels_changed:
         settings["flip_label_map"] = None
     flip_map = parse_flip_pairs(data_args.flip_label_pairs, label_names)
@@ -1187,46 +1109,17 @@ def model_card_text(
     recipe: dict[str, Any],
     train_args: TrainArguments,
 ) -> str:
-    """A short model card (YAML metadata + usage + results) for a trained folder."""
-    from huggingface_hub import ModelCardData
+    """The trained folder's card, written by the one card writer (`tanet_hf.conversion.model_card`)."""
+    from .conversion.model_card import build_model_card
 
-    kind = "TANet" if config.temporal_module == "tam" else "C2D (TANet without TAM)"
-    data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="video-classification",
-        license="apache-2.0",
-        tags=["tanet", "video-classification"],
+    values = {**recipe, "lr_steps": tuple(recipe["lr_steps"])}
+    resolved = dataclasses.replace(
+        RECIPES[train_args.recipe], **{k: v for k, v in values.items() if k != "processor_overrides"}
     )
-    rows = "\n".join(
-        f"| {split} | {values.get('protocol', '1 clip × centre crop')} | {values['top1']:.4f} | {values['top5']:.4f} | "
-        f"{values['mean_class_accuracy']:.4f} | {values['num_samples']} |"
-        for split, values in metrics.items()
-    )
-    results = (
-        "| split | views | top-1 | top-5 | mean class acc. | videos |\n|---|---|---|---|---|---|\n" + rows
-        if rows
-        else "No evaluation was run."
-    )
-    return f"""---
-{data.to_yaml()}
----
-
-# {kind}, {config.num_frames} frames, {len(label_names)} classes
-
-Trained with `tanet_hf` (recipe `{train_args.recipe}`: {recipe["optimizer"]}, {recipe["lr_scheduler"]} schedule).
-Classes: {", ".join(label_names[:20])}{" …" if len(label_names) > 20 else ""}.
-
-```python
-from transformers import pipeline
-
-classifier = pipeline("video-classification", model="path/to/this/folder", trust_remote_code=True)
-classifier("video.mp4")
-```
-
-## Results
-
-{results}
-"""
+    classes = ", ".join(label_names[:20]) + (" …" if len(label_names) > 20 else "")
+    training = f"Trained with `tanet_hf`, recipe `{train_args.recipe}`: {resolved.describe()} Classes: {classes}."
+    card = build_model_card(config, "path/to/this/folder", evaluation=metrics, training=training)
+    return str(card)
 
 
 # ----------------------------------------------------------------------------------------------------------------

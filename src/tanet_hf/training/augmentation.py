@@ -37,11 +37,6 @@ from ..video_processing_tanet import (
 
 MULTISCALE_SCALES = (1.0, 0.875, 0.75, 0.66)
 
-# Something-Something classes whose meaning a horizontal flip reverses ("... from left to right" ↔ "... from right to
-# left"), as listed in the authors' release. The release trains v1 without flipping and v2 with this map.
-STHV1_FLIP_LABEL_MAP = {3: 5, 5: 3, 31: 42, 42: 31, 53: 67, 67: 53}
-STHV2_FLIP_LABEL_MAP = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
-
 
 def sample_multiscale_crop(
     image_height: int,
@@ -138,8 +133,6 @@ class TrainAugmentation:
 
 __all__ = [
     "MULTISCALE_SCALES",
-    "STHV1_FLIP_LABEL_MAP",
-    "STHV2_FLIP_LABEL_MAP",
     "TrainAugmentation",
     "sample_multiscale_crop",
 ]

@@ -1,5 +1,8 @@
 # Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
-"""Convert TANet checkpoints of the authors' release and of mmaction2 into Hub-ready folders; load ImageNet ResNets.
+"""State dicts: read safely, rename to TANet's names, read the architecture off the tensors, ImageNet initialisation.
+
+This is the role timm's `checkpoint_filter_fn` plays: everything that turns foreign tensors into a TANet state dict.
+Assembling a Hub folder from the result is `tanet_hf.conversion.convert`.
 
 Source layouts (all keys are renamed one to one, nothing is recomputed):
 
@@ -17,31 +20,20 @@ stage), the widths and the class count are all read off the tensors.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import pickle
 import re
-import shlex
-import shutil
-import sys
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import torch
 
-from .configuration_tanet import TANetConfig
-from .modeling_tanet import TANetForVideoClassification, TANetPreTrainedModel
+from ..modeling_tanet import TANetPreTrainedModel
 
 logger = logging.getLogger(__name__)
-
-SOURCES = ("release", "mmaction2")
-LABEL_SETS = ("kinetics400", "sthv1", "sthv2")
 
 
 class CheckpointError(ValueError):
@@ -459,7 +451,7 @@ class LoadReport:
         return {k: list(v) for k, v in self.__dict__.items()}
 
 
-def _compare(model: torch.nn.Module, renamed: RenamedStateDict) -> tuple[LoadReport, dict[str, torch.Tensor]]:
+def compare_state_dict(model: torch.nn.Module, renamed: RenamedStateDict) -> tuple[LoadReport, dict[str, torch.Tensor]]:
     expected = model.state_dict()
     report = LoadReport(ignored=list(renamed.ignored))
     to_load = {}
@@ -483,259 +475,6 @@ def _compare(model: torch.nn.Module, renamed: RenamedStateDict) -> tuple[LoadRep
         else:
             report.missing.append(name)
     return report, to_load
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Labels and presets
-# --------------------------------------------------------------------------------------------------------------
-
-
-def read_label_set(name: str) -> list[str]:
-    """The class names of `kinetics400`, `sthv1` or `sthv2` in their official index order (package data)."""
-    if name not in LABEL_SETS:
-        raise ValueError(f"unknown label set {name!r}; expected one of {list(LABEL_SETS)}.")
-    text = resources.files("tanet_hf").joinpath("labels", f"{name}.txt").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip()]
-
-
-def resolve_labels(labels: str | os.PathLike | list[str] | None, num_labels: int, source: str) -> list[str] | None:
-    """
-    Class names for `id2label`: a label-set name, a file (`.txt` one name per line, `.json` list or
-    `{name: index}` / `{index: name}`), or a list. The authors' release indexes Something-Something V1 by the
-    sorted class names (its `gen_label_sthv1.py`), mmaction2 by the official CSV order; both index Kinetics-400
-    and Something-Something V2 in the official order, which is alphabetical.
-    """
-    if labels is None:
-        return None
-    what = repr(labels) if not isinstance(labels, list) else "the given label list"
-    if isinstance(labels, list):
-        names = [str(n) for n in labels]
-    elif str(labels) in LABEL_SETS:
-        names = read_label_set(str(labels))
-        if source == "release" and str(labels) == "sthv1":
-            names = sorted(names)
-    else:
-        path = Path(labels)
-        if not path.is_file():
-            raise ValueError(f"--labels {labels!r} is neither one of {list(LABEL_SETS)} nor an existing file.")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            data = json.loads(text)
-            if isinstance(data, dict):
-                items = [(int(v), k) if str(v).lstrip("-").isdigit() else (int(k), v) for k, v in data.items()]
-                names = [name for _, name in sorted(items)]
-                if [i for i, _ in sorted(items)] != list(range(len(items))):
-                    raise ValueError(f"{path}: class indices must be 0..{len(items) - 1}.")
-            else:
-                names = [str(n) for n in data]
-        else:
-            names = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(names) != num_labels:
-        raise ValueError(
-            f"labels {what} hold {len(names)} class names but the checkpoint's classifier has {num_labels} classes."
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"labels {what} contain duplicate class names.")
-    return names
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Conversion
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _replace_folder(staging: Path, output_dir: Path) -> None:
-    """Move the finished `staging` folder to `output_dir`, replacing an old one only once the new one is whole."""
-    if not output_dir.exists():
-        os.replace(staging, output_dir)
-        return
-    backup = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-    os.replace(output_dir, backup)
-    try:
-        os.replace(staging, output_dir)
-    except BaseException:
-        os.replace(backup, output_dir)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def convert_checkpoint(
-    checkpoint: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    labels: str | os.PathLike | list[str] | None = None,
-    *,
-    source: str | None = None,
-    preset: str | None = None,
-    num_frames: int | None = None,
-    repo_id: str | None = None,
-    published: str | None = None,
-    overwrite: bool = False,
-    command: str | None = None,
-) -> Path:
-    """
-    Convert a TANet checkpoint of the authors' release or of mmaction2 into a complete Hub repository folder.
-
-    Args:
-        checkpoint: `.pth.tar` / `.pth` file (read with `weights_only=True`), `.safetensors` file or folder.
-        output_dir: the folder to create. It appears only when everything succeeded (written beside it first).
-        labels: `"kinetics400"`, `"sthv1"`, `"sthv2"`, a label file, or a list; fills `id2label`.
-        source: `"release"` or `"mmaction2"`; detected from the keys when `None`.
-        preset: the `TANetVideoProcessor` preset (`"kinetics400"`, `"sthv1"`, `"sthv2"`: the test protocol);
-            defaults to the label set's, or `kinetics400` for 400 classes.
-        num_frames: only for checkpoints without TAM (C2D), which do not encode T; checked against TAM's tensors.
-        repo_id: Hub id written into the card's usage snippets (default `tanet-hf/<name>`).
-        published: name of a [`PUBLISHED_CHECKPOINTS`] entry; found from source/labels/T/classes when `None`.
-        overwrite: replace an existing `output_dir` (atomically, after the new folder is complete).
-        command: the command line recorded in the card's provenance.
-
-    Returns:
-        The path of the folder: `config.json` (with `auto_map`), `model.safetensors`,
-        `video_preprocessor_config.json`, the remote-code `.py` files and a `README.md` model card.
-
-    Raises:
-        CheckpointError: unreadable or pickled-code file, unknown layout, or missing / unexpected /
-            mis-shaped keys (each listed by name).
-    """
-    from .hub import check_hub_folder
-    from .model_card import (
-        DEFAULT_NAMESPACE,
-        PUBLISHED_CHECKPOINTS,
-        SOURCE_IMAGE_MEAN,
-        ConversionInfo,
-        build_model_card,
-        find_published_checkpoint,
-        published_config,
-        sha256_of_file,
-    )
-    from .video_processing_tanet import TANetVideoProcessor
-
-    checkpoint_path = Path(checkpoint)
-    output_dir = Path(output_dir).absolute()
-    if output_dir.exists() and not overwrite:
-        raise FileExistsError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it.")
-    state_dict = read_state_dict(checkpoint_path)
-    detected = detect_source(state_dict)
-    source = source or detected
-    if source not in SOURCES:
-        raise ValueError(f"source={source!r} is not supported; expected one of {list(SOURCES)}.")
-    if source != detected:
-        raise CheckpointError(f"{checkpoint_path}: keys are in the {detected} layout, but source={source!r} was given.")
-    legacy = any("self_conv.conv_" in k for k in state_dict)
-
-    renamed = rename_state_dict(state_dict, source, prefix="tanet.")
-    try:
-        kwargs = infer_config_kwargs(renamed.tensors, num_frames=num_frames)
-    except CheckpointError as error:
-        raise CheckpointError(f"{checkpoint_path}: {error}") from error
-    if "num_labels" not in kwargs:
-        raise CheckpointError(
-            f"{checkpoint_path}: no classifier ({'new_fc' if source == 'release' else 'cls_head.fc_cls'}.weight) in the checkpoint."
-        )
-    names = resolve_labels(labels, kwargs["num_labels"], source)
-    label_set = str(labels) if isinstance(labels, str) and labels in LABEL_SETS else None
-
-    entry = PUBLISHED_CHECKPOINTS.get(published) if published else None
-    if published and entry is None:
-        raise ValueError(
-            f"published={published!r} is not a known checkpoint; expected one of {list(PUBLISHED_CHECKPOINTS)}."
-        )
-    dataset = (
-        preset or (entry.dataset if entry else label_set) or ("kinetics400" if kwargs["num_labels"] == 400 else None)
-    )
-    if dataset is None:
-        raise ValueError(
-            f"cannot tell the test protocol of a {kwargs['num_labels']}-class checkpoint; pass labels= or "
-            f"preset= (one of {list(LABEL_SETS)})."
-        )
-    if entry is None and published is None:
-        candidate = find_published_checkpoint(source, dataset, kwargs["num_frames"], kwargs["num_labels"])
-        if candidate is not None:  # same source, dataset, T and classes: also the same architecture?
-            reference = published_config(candidate)
-            entry = candidate if all(getattr(reference, k) == v for k, v in kwargs.items()) else None
-    if entry is not None and (entry.num_frames, entry.num_labels) != (kwargs["num_frames"], kwargs["num_labels"]):
-        raise CheckpointError(
-            f"{checkpoint_path}: published={entry.name!r} has {entry.num_frames} frames and {entry.num_labels} classes, "
-            f"the checkpoint {kwargs['num_frames']} and {kwargs['num_labels']}."
-        )
-
-    config = TANetConfig(**kwargs, view_fusion="logits" if source == "release" else "softmax")
-    if names is not None:
-        config.id2label = dict(enumerate(names))
-        config.label2id = {name: i for i, name in enumerate(names)}
-    model = TANetForVideoClassification(config).eval()
-    report, to_load = _compare(model, renamed)
-    problems = []
-    if report.missing:
-        missing = [f"{source_name(name, source)} (→ {name})" for name in report.missing]
-        problems.append(f"missing from the checkpoint ({len(missing)}): {', '.join(missing)}")
-    if report.unexpected:
-        problems.append(f"unexpected in the checkpoint ({len(report.unexpected)}): {', '.join(report.unexpected)}")
-    if report.mismatched:
-        problems.append(f"shape mismatches ({len(report.mismatched)}): {'; '.join(report.mismatched)}")
-    if problems:
-        raise CheckpointError(
-            f"{checkpoint_path} does not match the {source} TANet layout it looks like:\n- " + "\n- ".join(problems)
-        )
-    model.load_state_dict(to_load, strict=False)
-    for name in report.filled:
-        logger.info("%s: filled absent %s with 0", checkpoint_path, name)
-
-    image_mean = SOURCE_IMAGE_MEAN[source]
-    # TODO(registry): the released test protocol of each dataset, until the registry provides the processor.
-    test_protocols = {
-        "kinetics400": dict(sampling="dense", num_test_clips=10, test_crop="three_crop"),
-        "sthv1": dict(sampling="uniform", num_test_clips=1, test_crop="center"),
-        "sthv2": dict(sampling="uniform", num_test_clips=2, test_crop="three_crop"),
-    }
-    processor = TANetVideoProcessor(
-        **test_protocols[dataset], num_frames=config.num_frames, image_mean=list(image_mean)
-    )
-    repo_id = repo_id or f"{DEFAULT_NAMESPACE}/{entry.name if entry else output_dir.name}"
-    layout = (
-        "authors' release (`module.base_model.…`, "
-        + ("older `self_conv.conv_f/conv_g` TAM names" if legacy else "`tam.G/L` TAM names")
-        + ", `new_fc`)"
-        if source == "release"
-        else "mmaction2 (`backbone.…block.convN.{conv,bn}`, `tam.G/L`, `cls_head.fc_cls`)"
-    )
-    if command is None:
-        command = shlex.join(
-            ["tanet-hf", "convert", checkpoint_path.name, output_dir.name]
-            + (["--labels", str(labels)] if isinstance(labels, (str, os.PathLike)) else [])
-        )
-    conversion = ConversionInfo(checkpoint_path.name, sha256_of_file(checkpoint_path), layout, command)
-    card = build_model_card(
-        config, repo_id, checkpoint=entry, conversion=conversion, dataset=dataset, image_mean=image_mean
-    )
-
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".partial", dir=output_dir.parent))
-    try:
-        model.save_pretrained(staging)
-        processor.save_pretrained(staging)
-        (staging / "README.md").write_text(str(card), encoding="utf-8")
-        check_hub_folder(staging)
-        from safetensors.torch import load_file
-
-        saved = load_file(staging / "model.safetensors")
-        for name, tensor in model.state_dict().items():
-            if name not in saved or not torch.equal(saved[name], tensor):
-                raise RuntimeError(f"model.safetensors does not hold {name} as converted.")
-        _replace_folder(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    logger.info(
-        "converted %s (%s layout%s, T=%d, %d classes, %d tensors) → %s",
-        checkpoint_path,
-        source,
-        ", older key names" if legacy else "",
-        config.num_frames,
-        config.num_labels,
-        len(report.loaded),
-        output_dir,
-    )
-    return output_dir
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -773,7 +512,7 @@ def load_imagenet_resnet(
     for name in [n for n in renamed.tensors if n.startswith("classifier.")]:  # the 1000-way ImageNet head
         renamed.ignored.append(renamed.source_names.pop(name))
         renamed.tensors.pop(name)
-    report, to_load = _compare(backbone, renamed)
+    report, to_load = compare_state_dict(backbone, renamed)
     if report.mismatched:
         raise CheckpointError(
             f"ImageNet {layout} ResNet does not fit this model's backbone; shape mismatches: {'; '.join(report.mismatched)}"
@@ -795,68 +534,16 @@ def load_imagenet_resnet(
     return result
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Command line: `tanet-hf convert`
-# --------------------------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="Release `.pth.tar` or mmaction2 `.pth` (or `.safetensors`) file.")
-    parser.add_argument("output_dir", help="Folder to create: a complete Hub repository.")
-    parser.add_argument(
-        "--labels",
-        help=f"Class names for id2label: one of {', '.join(LABEL_SETS)}, or a file (.txt one per line, .json).",
-    )
-    parser.add_argument("--source", choices=SOURCES, help="Checkpoint layout (default: detected from the keys).")
-    parser.add_argument("--preset", choices=LABEL_SETS, help="Video-processor test protocol (default: from --labels).")
-    parser.add_argument("--num-frames", type=int, help="Frames per clip, only for checkpoints without TAM (C2D).")
-    parser.add_argument("--repo-id", help="Hub id used in the model card (default: tanet-hf/<name>).")
-    parser.add_argument(
-        "--published", help="Registry name of the published checkpoint (default: matched automatically)."
-    )
-    parser.add_argument("--overwrite", action="store_true", help="Replace OUTPUT_DIR if it exists.")
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = [
-        (flag, value)
-        for flag, value in (("--labels", args.labels), ("--preset", args.preset), ("--num-frames", args.num_frames))
-        if value is not None
-    ]
-    words = ["tanet-hf", "convert", Path(args.checkpoint).name, Path(args.output_dir).name]
-    command = shlex.join(words + [str(part) for option in options for part in option])
-    try:
-        folder = convert_checkpoint(
-            args.checkpoint,
-            args.output_dir,
-            labels=args.labels,
-            source=args.source,
-            preset=args.preset,
-            num_frames=args.num_frames,
-            repo_id=args.repo_id,
-            published=args.published,
-            overwrite=args.overwrite,
-            command=command,
-        )
-    except (CheckpointError, ValueError, FileExistsError) as error:
-        print(f"tanet-hf convert: error: {error}", file=sys.stderr)
-        return 2
-    for path in sorted(folder.iterdir()):
-        print(path)
-    return 0
-
-
 __all__ = [
     "CheckpointError",
     "LoadReport",
-    "convert_checkpoint",
+    "RenamedStateDict",
     "detect_resnet_layout",
     "detect_source",
     "infer_config_kwargs",
     "load_imagenet_resnet",
-    "read_label_set",
     "read_state_dict",
     "rename_state_dict",
-    "resolve_labels",
+    "compare_state_dict",
+    "source_name",
 ]
