@@ -2,7 +2,9 @@
 
 Importing the package registers `TANetConfig`, `TANetModel` and `TANetForVideoClassification` with
 `AutoConfig`, `AutoModel` and `AutoModelForVideoClassification`, and `TANetVideoProcessor` / `TANetImageProcessor`
-with `AutoVideoProcessor` / `AutoImageProcessor` (all also saved as remote code).
+with `AutoVideoProcessor` / `AutoImageProcessor` (all also saved as remote code), and installs the fused CPU
+operators of `tanet_hf.kernels` on the model's `relu → TAM` units (not part of the remote code; the library is built
+on the first CPU forward that uses it, and `TANET_HF_CPU_KERNEL=0` keeps the pure PyTorch path).
 """
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
@@ -14,9 +16,11 @@ from .modeling_tanet import (
     TANetModel,
     TANetModelOutput,
     TANetPreTrainedModel,
+    TANetRectifiedTAM,
     TANetTemporalAdaptiveModule,
     TANetVideoClassifierOutput,
 )
+from .kernels import install as _install_kernels
 from .video_decoding_tanet import VideoDecodeError, decode_video_frames
 from .video_processing_tanet import TANetVideoProcessor, sample_frame_indices
 
@@ -29,6 +33,7 @@ AutoVideoProcessor.register(TANetConfig, TANetVideoProcessor, exist_ok=True)
 AutoImageProcessor.register(TANetConfig, image_processor_classes={"torchvision": TANetImageProcessor}, exist_ok=True)
 TANetVideoProcessor.register_for_auto_class()
 TANetImageProcessor.register_for_auto_class()
+_install_kernels()
 
 __all__ = [
     "TANetConfig",
@@ -36,6 +41,7 @@ __all__ = [
     "TANetForVideoClassification",
     "TANetPreTrainedModel",
     "TANetTemporalAdaptiveModule",
+    "TANetRectifiedTAM",
     "TANetModelOutput",
     "TANetVideoClassifierOutput",
     "TANetVideoProcessor",
