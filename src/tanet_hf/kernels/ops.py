@@ -295,7 +295,6 @@ def rectified_tam_forward(unit: TANetRectifiedTAM, pre_activation: torch.Tensor)
         or pre_activation.dtype not in tam_cpu.SUFFIX
         or unit.implementation != "fast"
         or unit.G is None
-        or type(pre_activation) is not torch.Tensor
     ):
         return None
     frames_and_batch, channels, height, width = pre_activation.shape
