@@ -21,7 +21,6 @@ from tanet_hf.convert import CheckpointError, convert_checkpoint, read_label_set
 REMOTE_CODE = (
     "configuration_tanet.py",
     "modeling_tanet.py",
-    "tam_cpu_kernel.py",  # modeling_tanet.py imports it (the fused CPU kernel, with its PyTorch fallback)
     "video_processing_tanet.py",
     "video_decoding_tanet.py",
     "image_processing_tanet.py",
