@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import tiny_config_kwargs
 from remote_code import run_python_without_tanet_hf
+from huggingface_hub.errors import StrictDataclassError
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
@@ -98,13 +99,20 @@ def test_macs_match_release_and_formulations_agree():
     ],
 )
 def test_config_rejects_unknown_choices(field, value):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises((ValueError, StrictDataclassError), match=field) as raised:
         TANetConfig(**{field: value})
+    assert str(value) in str(raised.value)  # the value is named too
 
 
 def test_config_rejects_position_d_for_basic_blocks():
-    with pytest.raises(ValueError, match="tam_position"):
+    with pytest.raises((ValueError, StrictDataclassError), match="tam_position"):
         TANetConfig(layer_type="basic", tam_position="d")
+
+
+def test_config_checks_run_again_when_a_field_is_assigned():
+    config = tiny()
+    with pytest.raises(StrictDataclassError, match="tam_order"):
+        config.tam_order = "sideways"
 
 
 def test_config_round_trip(tmp_path):
