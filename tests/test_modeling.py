@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 from conftest import tiny_config_kwargs
-from remote_code import run_python_without_tanet_hf
 from huggingface_hub.errors import StrictDataclassError
+from remote_code import run_python_without_tanet_hf
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 

@@ -13,10 +13,10 @@ import copy
 
 import pytest
 import torch
+from conftest import tiny_config_kwargs
 from torch import nn
 
 from tanet_hf import TANetConfig, TANetTemporalAdaptiveModule
-from conftest import tiny_config_kwargs
 from tanet_hf.modeling_tanet import TANetTemporalAggregation, transpose_shift_weights
 
 

@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelFor
 
 from .configuration_tanet import TANetConfig
 from .image_processing_tanet import TANetImageProcessor
+from .kernels import install as _install_kernels
 from .modeling_tanet import (
     TANetForVideoClassification,
     TANetModel,
@@ -20,7 +21,6 @@ from .modeling_tanet import (
     TANetTemporalAdaptiveModule,
     TANetVideoClassifierOutput,
 )
-from .kernels import install as _install_kernels
 from .video_decoding_tanet import VideoDecodeError, decode_video_frames
 from .video_processing_tanet import TANetVideoProcessor, sample_frame_indices
 

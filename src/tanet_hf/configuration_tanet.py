@@ -6,7 +6,6 @@ bottleneck blocks carry a Temporal Adaptive Module (TAM). The backbone is descri
 transformers' `ResNetConfig` so that `depths=[3, 4, 23, 3]` / `[3, 8, 36, 3]` give ResNet-101 / ResNet-152.
 """
 
-
 from typing import Literal  # (no `from __future__ import annotations`: `@strict` reads the real field types)
 
 from huggingface_hub.dataclasses import strict

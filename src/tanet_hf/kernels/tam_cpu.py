@@ -492,7 +492,9 @@ def _self_test(library: ctypes.CDLL) -> None:
     clips = torch.arange(1.0, 7.0, dtype=torch.float64).view(1, 3, 1, 1, 2)  # (B, T, C, H, W)
     weights = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64).repeat(1, 3, 1).view(1, 3, 3, 1)
     out = torch.empty_like(clips)
-    library.tam_aggregate_nchw_f64(clips.data_ptr(), weights.data_ptr(), None, None, out.data_ptr(), 1, 3, 1, 2, 3, 0, 1)
+    library.tam_aggregate_nchw_f64(
+        clips.data_ptr(), weights.data_ptr(), None, None, out.data_ptr(), 1, 3, 1, 2, 3, 0, 1
+    )
     x = clips.view(3, 2)
     expected = torch.stack([x[0] + 2 * x[1], 0.5 * x[0] + x[1] + 2 * x[2], 0.5 * x[1] + x[2]]).view_as(clips)
     if not torch.equal(out, expected):
