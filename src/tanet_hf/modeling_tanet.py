@@ -571,7 +571,10 @@ class TANetPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """The release's initialisation: torchvision's ResNet init, PyTorch defaults in TAM, N(0, 0.001) head."""
+        """The release's initialisation: torchvision's ResNet init, PyTorch defaults in TAM, N(0, 0.001) head.
+        Adapted from `transformers.models.resnet.modeling_resnet.ResNetPreTrainedModel._init_weights` (plus Conv1d
+        and the head); the base class's initialisation runs first, as there."""
+        super()._init_weights(module)
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, (nn.Conv1d, nn.Linear)):
