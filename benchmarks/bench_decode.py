@@ -33,7 +33,7 @@ at the FFmpeg libraries inside PyAV's wheel, so that `stock` (torchcodec) is mea
 
 Usage:
 
-    python benchmarks/bench_decode.py      # ~2 min; writes results/decode.json and RESULTS_decode.md
+    python benchmarks/bench_decode.py      # ~2 min; writes results/decode.json and the table in RESULTS_decode.md
 """
 
 from __future__ import annotations
@@ -339,9 +339,23 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
     text = markdown(record)
-    args.markdown.write_text(text)
+    write_generated_section(args.markdown, text)
     print(text)
     return 0
+
+
+BEGIN_MARK, END_MARK = "<!-- bench_decode.py: begin -->", "<!-- bench_decode.py: end -->"
+
+
+def write_generated_section(path: Path, text: str) -> None:
+    """Put `text` between the markers in `path` (the notes around them are kept), or write it alone."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN_MARK in old and END_MARK in old:
+        before, rest = old.split(BEGIN_MARK, 1)
+        after = rest.split(END_MARK, 1)[1]
+        path.write_text(f"{before}{BEGIN_MARK}\n{text}\n{END_MARK}{after}")
+    else:
+        path.write_text(f"{BEGIN_MARK}\n{text}\n{END_MARK}\n")
 
 
 if __name__ == "__main__":
