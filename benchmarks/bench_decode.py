@@ -1,31 +1,39 @@
 # Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
-"""Decoding speed: clips per second per core for one 8-frame clip of a Kinetics-like video.
+"""Data-loading speed per core, end to end: video file → normalised 8-frame clip tensor `(8, 3, 224, 224)`.
 
 The video: 10 s, 340×256, 30 fps, H.264 (x264 crf 23, preset veryfast, 4:2:0), a textured scene panning, about
 0.6 MB, encoded as downloaded videos are (x264's default keyframe interval of 250 frames, B-frames), and the same
 video after `tanet-hf reencode` (a keyframe every 16 frames, no B-frames; also with `--fast-decode`).
 
-Decoders, each asked for the same 8 frames:
+Pipelines, each from the file to the normalised clip (resize the short side to 256, centre crop 224, ImageNet
+mean/std; the training transform for `tanet-train`):
 
-- `stock`: how the transformers video-classification pipeline decodes with PyAV: from the first frame up to the
-  last wanted one (`transformers.pipelines.video_classification.read_video_pyav`);
-- `pyav`: `decode_video_frames(..., backend="pyav")` (packet index, seek to the keyframe before each wanted frame
-  when that is shorter than decoding on);
-- `torchcodec`: `decode_video_frames(..., backend="torchcodec")` (PyAV probe + torchcodec exact seeking);
-- `torchcodec-approx`: torchcodec alone, `seek_mode="approximate"` (no packet scan, no checks): a reference.
+- `stock`: transformers' own video processor (`BaseVideoProcessor` with TANet's evaluation settings, the sampled
+  frame indices given through its `sample_frames` hook) and its default decoding: torchcodec, `seek_mode="exact"`,
+  FFmpeg's choice of threads (`transformers.video_utils.read_video_torchcodec`). Needs torchcodec with FFmpeg;
+- `stock-pyav`: the same processor on frames from `transformers.video_utils.load_video`'s default backend, PyAV
+  (`read_video_pyav`: decodes from the first frame up to the last wanted one, as the pipeline's image-processor path);
+- `tanet-pyav` / `tanet-torchcodec`: `TANetVideoProcessor(decode_backend=...)`, evaluation mode;
+- `tanet-train-pyav`: `TrainAugmentation` (random frame offsets, multi-scale crop, flip) with the same processor: the
+  clip a training DataLoader worker produces. Its frames are drawn at random each round (uniform: one per TSN
+  segment; dense: a random window start), so it decodes a different stretch from the evaluation clip.
 
 Clips: `uniform` (TSN segments: the middle frame of 8 segments, spread over the video) and `dense` (8 frames at
 stride 8 in the middle of the video), both as the evaluation sampling picks them.
 
-Everything runs on one core (`torch.set_num_threads(1)`, one FFmpeg thread). The rate is 1 / (process CPU time
-per clip): CPU time is what a core spends, and unlike wall time it does not grow when other processes share the
-machine. Wall times are recorded too. Rounds interleave the decoders; figures are medians over rounds. `frames
-decoded` counts what the decoder had to decode (PyAV only; deterministic).
+Everything runs on one core (`torch.set_num_threads(1)`, one FFmpeg thread except in `stock`, which keeps its
+default). The rate is 1 / (process CPU time per clip): CPU time is what the cores spend, all threads included, and
+unlike wall time it does not grow when other processes share the machine. Wall times are recorded too. Rounds
+interleave the pipelines; figures are medians over rounds. `frames decoded` counts what PyAV had to decode
+(deterministic). Before timing, the evaluation outputs of `stock` and `tanet-*` are compared (same frames, same
+views: they must agree to float rounding).
+
+When torchcodec cannot load FFmpeg (no system FFmpeg), the benchmark re-runs itself with `LD_LIBRARY_PATH` pointing
+at the FFmpeg libraries inside PyAV's wheel, so that `stock` (torchcodec) is measured; `--no-torchcodec` skips that.
 
 Usage:
 
-    python benchmarks/bench_decode.py                      # ~1 min; writes results/decode.json and RESULTS_decode.md
-    python benchmarks/bench_decode.py --ffmpeg-from-pyav   # let torchcodec use the FFmpeg inside PyAV's wheel
+    python benchmarks/bench_decode.py      # ~2 min; writes results/decode.json and the table in RESULTS_decode.md
 """
 
 from __future__ import annotations
@@ -49,8 +57,9 @@ import torch
 
 from tanet_hf import video_decoding_tanet
 from tanet_hf.reencode import reencode_video
+from tanet_hf.training.augmentation import TrainAugmentation
 from tanet_hf.video_decoding_tanet import decode_video_frames, is_torchcodec_usable
-from tanet_hf.video_processing_tanet import sample_frame_indices
+from tanet_hf.video_processing_tanet import TANetVideoProcessor, sample_frame_indices
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -58,13 +67,15 @@ from video_factory import link_pyav_ffmpeg_libraries, make_video  # noqa: E402
 
 RESULTS_DIR = HERE / "results"
 NUM_FRAMES = 8
+VIDEO_FRAMES = 300
+CLIPS = ("uniform", "dense")
 
 
 def make_sources(directory: Path) -> dict[str, Path]:
     """The Kinetics-like video as downloaded, and re-encoded with short GOPs."""
     source = make_video(
         directory / "kinetics_like.mp4",
-        num_frames=300,
+        num_frames=VIDEO_FRAMES,
         size=(340, 256),
         fps=30,
         pattern="texture",
@@ -95,28 +106,62 @@ def describe(path: Path) -> dict:
         )
 
 
-def decoders() -> dict[str, Callable[[Path, np.ndarray], torch.Tensor | np.ndarray]]:
-    from transformers.pipelines.video_classification import read_video_pyav
+def stock_processor(indices: np.ndarray):
+    """transformers' `BaseVideoProcessor` with TANet's evaluation settings, sampling exactly `indices`."""
+    from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
+    from transformers.video_processing_utils import BaseVideoProcessor
 
-    def stock(path: Path, indices: np.ndarray):
-        with av.open(str(path)) as container:
-            container.streams.video[0].codec_context.thread_count = 1
-            return read_video_pyav(container, np.sort(indices))
+    class StockVideoProcessor(BaseVideoProcessor):
+        resample = PILImageResampling.BILINEAR
+        image_mean, image_std = list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD)
+        size, crop_size, default_to_square = {"shortest_edge": 256}, {"height": 224, "width": 224}, False
+        do_resize = do_center_crop = do_rescale = do_normalize = do_convert_rgb = do_sample_frames = True
 
-    def ours(backend: str):
-        return lambda path, indices: decode_video_frames(str(path), lambda n: indices, backend=backend).frames
+        def sample_frames(self, metadata, num_frames=None, fps=None, **kwargs):
+            return indices
 
-    found = {"stock": stock, "pyav": ours("pyav")}
+    return StockVideoProcessor()
+
+
+def pipelines(clip: str, indices: np.ndarray) -> dict[str, Callable[[Path], torch.Tensor]]:
+    """name → `path → (T, 3, 224, 224)` float32 for the `clip` sampling whose evaluation indices are `indices`."""
+    from transformers.video_utils import load_video
+
+    stock = stock_processor(indices)
+
+    def stock_pyav(path: Path) -> torch.Tensor:
+        frames, _ = load_video(str(path), sample_indices_fn=lambda metadata, **kwargs: indices)  # backend="pyav"
+        return stock(videos=frames, do_sample_frames=False, return_tensors="pt")["pixel_values_videos"][0]
+
+    def tanet(backend: str) -> Callable[[Path], torch.Tensor]:
+        processor = TANetVideoProcessor(num_frames=NUM_FRAMES, sampling=clip, decode_backend=backend)
+        return lambda path: processor(str(path))["pixel_values"][0]
+
+    train_processor = TANetVideoProcessor(num_frames=NUM_FRAMES, sampling=clip, decode_backend="pyav")
+    augmentation, rng = TrainAugmentation(), np.random.default_rng(0)
+
+    found = {}
     if is_torchcodec_usable():
-        from torchcodec.decoders import VideoDecoder
-
-        def torchcodec_approx(path: Path, indices: np.ndarray):
-            decoder = VideoDecoder(str(path), seek_mode="approximate", num_ffmpeg_threads=1)
-            return decoder.get_frames_at(indices.tolist()).data
-
-        found["torchcodec"] = ours("torchcodec")
-        found["torchcodec-approx"] = torchcodec_approx
+        found["stock"] = lambda path: stock(videos=str(path), return_tensors="pt")["pixel_values_videos"][0]
+    found["stock-pyav"] = stock_pyav
+    found["tanet-pyav"] = tanet("pyav")
+    if is_torchcodec_usable():
+        found["tanet-torchcodec"] = tanet("torchcodec")
+    found["tanet-train-pyav"] = lambda path: augmentation(str(path), 0, train_processor, rng)[0]
     return found
+
+
+def check_agreement(sources: dict[str, Path], methods: dict[str, dict[str, Callable]]) -> float:
+    """Largest difference between any two evaluation pipelines' outputs (same frames, same views): float rounding."""
+    worst = 0.0
+    for path in sources.values():
+        for clip_methods in methods.values():
+            outputs = [method(path) for name, method in clip_methods.items() if "train" not in name]
+            for output in outputs[1:]:
+                assert output.shape == outputs[0].shape == (NUM_FRAMES, 3, 224, 224), output.shape
+                worst = max(worst, float((output - outputs[0]).abs().max()))
+    assert worst < 1e-4, f"the evaluation pipelines disagree by {worst}"
+    return worst
 
 
 def frames_decoded_by_pyav(path: Path, indices: np.ndarray) -> int:
@@ -140,49 +185,47 @@ def frames_decoded_by_pyav(path: Path, indices: np.ndarray) -> int:
 def run_benchmark(rounds: int, work_dir: Path) -> dict:
     torch.set_num_threads(1)
     sources = make_sources(work_dir)
-    methods = decoders()
-    clips = {
-        "uniform": sample_frame_indices(300, NUM_FRAMES, "uniform", "eval")[0],
-        "dense": sample_frame_indices(300, NUM_FRAMES, "dense", "eval")[0],
-    }
+    clips = {name: sample_frame_indices(VIDEO_FRAMES, NUM_FRAMES, name, "eval")[0] for name in CLIPS}
+    methods = {name: pipelines(name, indices) for name, indices in clips.items()}
+    for _ in range(2):  # warm-up: imports, file cache, FFmpeg's lazy initialisation
+        worst_difference = check_agreement(sources, methods)
     cpu: dict[tuple, list[float]] = {}
     wall: dict[tuple, list[float]] = {}
-    for _ in range(2):  # warm-up: imports, file cache, FFmpeg's lazy initialisation
-        for path in sources.values():
-            for clip in clips.values():
-                for method in methods.values():
-                    method(path, clip)
     for round_index in range(rounds):
-        order = list(methods)
-        order = order[round_index % len(order) :] + order[: round_index % len(order)]
         for source, path in sources.items():
-            for clip_name, clip in clips.items():
+            for clip_name, clip_methods in methods.items():
+                order = list(clip_methods)
+                order = order[round_index % len(order) :] + order[: round_index % len(order)]
                 for name in order:
                     wall_start, cpu_start = time.perf_counter(), time.process_time()
-                    frames = methods[name](path, clip)
+                    clip = clip_methods[name](path)
                     cpu.setdefault((source, clip_name, name), []).append(time.process_time() - cpu_start)
                     wall.setdefault((source, clip_name, name), []).append(time.perf_counter() - wall_start)
-                    assert len(frames) == NUM_FRAMES
+                    assert clip.shape == (NUM_FRAMES, 3, 224, 224) and clip.dtype == torch.float32, clip.shape
+
+    reference = "stock" if is_torchcodec_usable() else "stock-pyav"
+    downloaded = next(iter(sources))
+
+    def median_cpu(source: str, clip_name: str, name: str) -> float:
+        return statistics.median(cpu[(source, clip_name, name)])
 
     rows = []
     for (source, clip_name, name), times in cpu.items():
-        stock_cpu = statistics.median(cpu[(source, clip_name, "stock")])
-        median_cpu = statistics.median(times)
+        median = statistics.median(times)
         row = dict(
             video=source,
             clip=clip_name,
-            decoder=name,
-            cpu_ms_per_clip=round(1000 * median_cpu, 2),
-            clips_per_s_per_core=round(1 / median_cpu, 1),
-            speedup_vs_stock_same_file=round(stock_cpu / median_cpu, 2),
-            speedup_vs_stock_as_downloaded=round(
-                statistics.median(cpu[("as downloaded (GOP 250)", clip_name, "stock")]) / median_cpu, 2
-            ),
+            pipeline=name,
+            cpu_ms_per_clip=round(1000 * median, 2),
+            clips_per_s_per_core=round(1 / median, 1),
+            speedup_vs_stock_same_file=round(median_cpu(source, clip_name, reference) / median, 2),
+            speedup_vs_stock_as_downloaded=round(median_cpu(downloaded, clip_name, reference) / median, 2),
+            speedup_vs_stock_pyav_same_file=round(median_cpu(source, clip_name, "stock-pyav") / median, 2),
             wall_ms_per_clip=round(1000 * statistics.median(wall[(source, clip_name, name)]), 2),
         )
-        if name == "stock":
+        if name == "stock-pyav":
             row["frames_decoded"] = int(np.max(clips[clip_name])) + 1
-        elif name == "pyav":
+        elif name == "tanet-pyav":
             row["frames_decoded"] = frames_decoded_by_pyav(sources[source], clips[clip_name])
         rows.append(row)
     return dict(
@@ -201,6 +244,8 @@ def run_benchmark(rounds: int, work_dir: Path) -> dict:
             torchcodec_ffmpeg=os.environ.get("TANET_BENCH_FFMPEG", "system"),
         ),
         rounds=rounds,
+        reference=reference,
+        largest_difference_between_eval_pipelines=worst_difference,
         clip_indices={name: clip.tolist() for name, clip in clips.items()},
         videos={name: describe(path) for name, path in sources.items()},
         results=rows,
@@ -217,19 +262,23 @@ def _torchcodec_version() -> str | None:
 
 def markdown(record: dict) -> str:
     machine = record["machine"]
+    reference = record["reference"]
     lines = [
-        "## Decoding: clips per second per core",
+        "## Data loading: clips per second per core, end to end",
         "",
         f"One {NUM_FRAMES}-frame clip of a 10 s, 340×256, 30 fps H.264 video (Kinetics-like; made by "
-        "`benchmarks/bench_decode.py`), decoded on one core. Rate = 1 / median CPU time per clip over "
-        f"{record['rounds']} interleaved rounds; speed-up against the stock pipeline's way of decoding (from the "
-        "start to the last wanted frame) on the same file and on the file as downloaded.",
+        "`benchmarks/bench_decode.py`), from the file to the normalised `(8, 3, 224, 224)` float tensor (resize, "
+        "centre crop 224, ImageNet normalisation; the training transform in `tanet-train-pyav`), on one core. "
+        f"Rate = 1 / median CPU time per clip over {record['rounds']} interleaved rounds; speed-up against "
+        f"`{reference}` (transformers' video processor with its default decoding) on the same file and on the file "
+        "as downloaded, and against `stock-pyav` (the same processor on `load_video`'s default PyAV decoding).",
         "",
         f"Machine: {machine['cpu_count']} cores ({machine['processor']}), load average "
         f"{', '.join(f'{x:.1f}' for x in machine['load_average'])} (shared), PyAV {machine['av']} "
         f"(libavcodec {machine['ffmpeg_libavcodec']}), torchcodec {machine['torchcodec'] or 'not usable'}"
         + (f" with FFmpeg from {machine['torchcodec_ffmpeg']}" if machine["torchcodec"] else "")
-        + f", torch {machine['torch']}; {record['date']}.",
+        + f", torch {machine['torch']}; {record['date']}. Evaluation outputs of all pipelines agree within "
+        f"{record['largest_difference_between_eval_pipelines']:.1e}.",
         "",
         "| video | size | keyframes |",
         "|---|---|---|",
@@ -238,83 +287,75 @@ def markdown(record: dict) -> str:
         lines.append(f"| {name} | {info['bytes'] / 1e6:.2f} MB | {info['keyframes']} in {info['frames']} frames |")
     lines += [
         "",
-        "| video | clip | decoder | clips/s/core | CPU ms/clip | × stock (same file) | × stock (as downloaded) | frames decoded | wall ms/clip |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| video | clip | pipeline | clips/s/core | CPU ms/clip | × `{reference}` (same file) | × `{reference}` "
+        "(as downloaded) | × `stock-pyav` (same file) | frames decoded | wall ms/clip |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in record["results"]:
         lines.append(
-            f"| {row['video']} | {row['clip']} | `{row['decoder']}` | {row['clips_per_s_per_core']} | "
+            f"| {row['video']} | {row['clip']} | `{row['pipeline']}` | {row['clips_per_s_per_core']} | "
             f"{row['cpu_ms_per_clip']} | {row['speedup_vs_stock_same_file']} | "
-            f"{row['speedup_vs_stock_as_downloaded']} | {row.get('frames_decoded', '')} | {row['wall_ms_per_clip']} |"
+            f"{row['speedup_vs_stock_as_downloaded']} | {row['speedup_vs_stock_pyav_same_file']} | "
+            f"{row.get('frames_decoded', '')} | {row['wall_ms_per_clip']} |"
         )
     lines += [
         "",
         f"Clip frame indices: uniform {record['clip_indices']['uniform']}, dense {record['clip_indices']['dense']}.",
         "",
-        "Reading the table:",
-        "",
-        *_headlines(record),
-        "",
     ]
     return "\n".join(lines)
 
 
-def _headlines(record: dict) -> list[str]:
-    rows = {(row["video"], row["clip"], row["decoder"]): row for row in record["results"]}
-    short_gop, fast, downloaded = list(record["videos"])[1], list(record["videos"])[2], list(record["videos"])[0]
-    lines = []
-    for clip in ("uniform", "dense"):
-        ours = rows.get((short_gop, clip, "pyav"))
-        if ours:
-            lines.append(
-                f"- {clip} clip, short-GOP file: `pyav` {ours['clips_per_s_per_core']} clips/s/core, "
-                f"{ours['speedup_vs_stock_same_file']}× the stock decoding of the same file "
-                f"({ours['frames_decoded']} frames decoded instead of {rows[(short_gop, clip, 'stock')]['frames_decoded']}); "
-                f"with `--fast-decode` {rows[(fast, clip, 'pyav')]['speedup_vs_stock_as_downloaded']}× the stock "
-                "decoding of the file as downloaded."
-            )
-    lines += [
-        f"- As downloaded (keyframes {record['videos'][downloaded]['keyframes']} in "
-        f"{record['videos'][downloaded]['frames']} frames) no decoder can skip much: every wanted frame is far from a "
-        "keyframe, so seeking gains little; re-encoding is what makes clips cheap.",
-        "- A dense clip spans 57 consecutive frames, so even a perfect seek decodes most of its window: its gain is "
-        "bounded by how far into the video the window starts.",
-        "- The stock way gets slower on the re-encoded files (more keyframes, P- instead of B-frames cost more when "
-        "everything is decoded); decoding only the needed stretch is what pays for them.",
-    ]
-    return lines
+def _reexec_with_pyav_ffmpeg(argv: list[str]) -> int | None:
+    """Run this script again where torchcodec finds the FFmpeg inside PyAV's wheel; `None` if that is impossible."""
+    link_dir = link_pyav_ffmpeg_libraries(Path(tempfile.mkdtemp(prefix="pyav_ffmpeg_")))
+    if link_dir is None:
+        return None
+    env = dict(os.environ, TANET_BENCH_FFMPEG="PyAV's wheel (LD_LIBRARY_PATH)")
+    env["LD_LIBRARY_PATH"] = f"{link_dir}:{env.get('LD_LIBRARY_PATH', '')}"
+    return subprocess.call([sys.executable, __file__, *argv], env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
-        "--ffmpeg-from-pyav",
+        "--no-torchcodec",
         action="store_true",
-        help="Run with LD_LIBRARY_PATH pointing at the FFmpeg libraries inside PyAV's wheel, so torchcodec works "
-        "without a system FFmpeg.",
+        help="Do not point torchcodec at PyAV's FFmpeg when it finds none (then `stock` and `tanet-torchcodec` are "
+        "left out).",
     )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "decode.json")
     parser.add_argument("--markdown", type=Path, default=HERE / "RESULTS_decode.md")
     args = parser.parse_args(argv)
 
-    if args.ffmpeg_from_pyav and "TANET_BENCH_FFMPEG" not in os.environ:
-        link_dir = link_pyav_ffmpeg_libraries(Path(tempfile.mkdtemp(prefix="pyav_ffmpeg_")))
-        if link_dir is None:
-            parser.error("this PyAV wheel carries no FFmpeg libraries")
-        env = dict(os.environ, TANET_BENCH_FFMPEG="PyAV's wheel (LD_LIBRARY_PATH)")
-        env["LD_LIBRARY_PATH"] = f"{link_dir}:{env.get('LD_LIBRARY_PATH', '')}"
-        argv = [arg for arg in (argv if argv is not None else sys.argv[1:]) if arg != "--ffmpeg-from-pyav"]
-        return subprocess.call([sys.executable, __file__, *argv], env=env)
+    if not args.no_torchcodec and not is_torchcodec_usable() and "TANET_BENCH_FFMPEG" not in os.environ:
+        code = _reexec_with_pyav_ffmpeg(list(argv if argv is not None else sys.argv[1:]))
+        if code is not None:
+            return code
 
     with tempfile.TemporaryDirectory() as work_dir:
         record = run_benchmark(args.rounds, Path(work_dir))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
     text = markdown(record)
-    args.markdown.write_text(text)
+    write_generated_section(args.markdown, text)
     print(text)
     return 0
+
+
+BEGIN_MARK, END_MARK = "<!-- bench_decode.py: begin -->", "<!-- bench_decode.py: end -->"
+
+
+def write_generated_section(path: Path, text: str) -> None:
+    """Put `text` between the markers in `path` (the notes around them are kept), or write it alone."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN_MARK in old and END_MARK in old:
+        before, rest = old.split(BEGIN_MARK, 1)
+        after = rest.split(END_MARK, 1)[1]
+        path.write_text(f"{before}{BEGIN_MARK}\n{text}\n{END_MARK}{after}")
+    else:
+        path.write_text(f"{BEGIN_MARK}\n{text}\n{END_MARK}\n")
 
 
 if __name__ == "__main__":

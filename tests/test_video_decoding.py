@@ -469,13 +469,22 @@ sys.path.insert(0, sys.argv[1])
 from video_factory import read_counter
 from tanet_hf import video_decoding_tanet
 from tanet_hf.video_decoding_tanet import decode_video_frames
+import torchcodec.decoders
 paths, unreliable = json.loads(sys.argv[2])
 video_decoding_tanet._TORCHCODEC_UNRELIABLE_FORMATS = tuple(unreliable)
+seek_modes = []
+class RecordingDecoder(torchcodec.decoders.VideoDecoder):
+    def __init__(self, *args, **kwargs):
+        seek_modes.append(kwargs.get("seek_mode"))
+        super().__init__(*args, **kwargs)
+torchcodec.decoders.VideoDecoder = RecordingDecoder
 report = []
 for path in paths:
     for backend in ("torchcodec", "pyav", "auto"):
+        seek_modes.clear()
         decoded = decode_video_frames(path, lambda n: np.array([1, 3, 6, 8, 11]), backend=backend)
-        report.append([path, backend, decoded.backend, [read_counter(frame) for frame in decoded.frames]])
+        counters = [read_counter(frame) for frame in decoded.frames]
+        report.append([path, backend, decoded.backend, counters, list(seek_modes)])
 print(json.dumps(report))
 """
 
@@ -503,8 +512,12 @@ def test_every_backend_returns_the_requested_frames_from_every_container(video_d
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert len(report) == 3 * len(paths)
-    for path, backend, used, counters in report:
+    for path, backend, used, counters, _ in report:
         assert counters == [1, 3, 6, 8, 11], (path, backend, used)
-    used = {(Path(path).name, backend): decoded_by for path, backend, decoded_by, _ in report}
+    used = {(Path(path).name, backend): decoded_by for path, backend, decoded_by, _, _ in report}
     assert used[("c.mp4", "torchcodec")] == "torchcodec"  # the check does not push good files to PyAV
     assert used[("c.mkv", "auto")] == "torchcodec"
+    # torchcodec does not scan the file again: it seeks by the timestamps of PyAV's packet index
+    seek_modes = {(Path(path).name, backend): modes for path, backend, _, _, modes in report}
+    assert seek_modes[("c.mp4", "torchcodec")] == seek_modes[("c.webm", "auto")] == ["approximate"]
+    assert seek_modes[("c.mp4", "pyav")] == []

@@ -8,9 +8,11 @@ Backends (`backend="auto"` picks the first that works):
 - torchcodec, when it imports *and* finds FFmpeg's shared libraries (`pip install torchcodec` plus a system FFmpeg);
 - PyAV, whose wheels carry their own FFmpeg, so it works on a fresh machine with pip packages only.
 
-Both decode only what the sampled indices need: PyAV reads the packet index once (no decoding), then seeks to the
-keyframe before each wanted frame unless decoding on is shorter; torchcodec does the same internally. The frames
-torchcodec returns are checked against PyAV's packet index (their timestamps); where they disagree, and for MPEG
+Both decode only what the sampled indices need. The packet index (every frame's timestamp and the keyframes, read
+without decoding) is read once per file, by PyAV: PyAV then seeks to the keyframe before each wanted frame unless
+decoding on is shorter; torchcodec is handed the wanted frames' timestamps from that index and seeks to them itself
+without scanning the file again (`seek_mode="approximate"`, which is exact when asked for a frame's own timestamp).
+The frames torchcodec returns are checked against the index (their timestamps); where they disagree, and for MPEG
 program/transport streams where torchcodec is known to, PyAV decodes instead, whichever backend was asked for.
 
 [`DecodeLimits`] bounds what one input may cost: frame size and aspect ratio (checked from the header before any
@@ -443,9 +445,10 @@ def decode_video_frames(
     """
     Decode the frames of `video` chosen by `sample_indices_fn(num_video_frames)`.
 
-    Every file is first opened with PyAV to check it (a container FFmpeg can read, a video stream, not text); the
-    frames then come from torchcodec or PyAV. Both count the frames from the packet index (exact for variable frame
-    rate) and compare with what the header declares, so a file cut short raises instead of yielding fewer frames.
+    Every file is first opened with PyAV to check it (a container FFmpeg can read, a video stream, not text) and to
+    read its packet index; the frames then come from torchcodec (which seeks by that index's timestamps) or PyAV.
+    The frames are counted from the packet index (exact for variable frame rate) and compared with what the header
+    declares, so a file cut short raises instead of yielding fewer frames.
 
     Args:
         video: A path, URL, `bytes`, binary file object, `datasets` video value (`{"path", "bytes"}` dict or
@@ -519,6 +522,7 @@ class _Probe:
     declared_seconds: float | None  # Matroska/WebM track duration; None elsewhere
     fps: float | None
     frame_seconds: list[float] | None = None  # every frame's timestamp, in order, when the packet index was read
+    index_seconds: float | None = None  # from the first frame's start to the last frame's end, from that index
 
 
 class _WrongFrames(Exception):
@@ -582,6 +586,7 @@ def _probe_with_pyav(source: str | bytes, name: str, limits: DecodeLimits, scan_
                 raise VideoDecodeError(name, f"not a readable video stream ({_pyav_reason(error)})") from error
             if index is not None and stream.time_base:
                 probe.frame_seconds = [float(pts * stream.time_base) for pts in index.pts]
+                probe.index_seconds = index.seconds
         return probe
 
 
@@ -624,20 +629,43 @@ def _decode_with_torchcodec(
     probe: _Probe,
     num_threads: int,
 ) -> DecodedFrames:
+    """
+    The sampled frames, decoded by torchcodec. With the packet index PyAV read while probing (`probe.frame_seconds`),
+    torchcodec does not scan the file again (`seek_mode="approximate"`): the frames are asked for by their
+    timestamps in that index (`get_frames_played_at`), so which frame comes back does not depend on torchcodec's
+    frame-rate estimate, and the timestamps it returns are checked against the index. Without one (a packet without a
+    timestamp), torchcodec scans the file itself (`seek_mode="exact"`) and counts the frames.
+    """
     from torchcodec.decoders import VideoDecoder
 
+    by_timestamp = probe.frame_seconds is not None
     try:
-        # "exact" scans the packet index like PyAV does (about a millisecond for a 10 s clip): right frame count
-        # and timestamps for variable frame rate, and what the truncation check needs
-        decoder = VideoDecoder(source, seek_mode="exact", dimension_order="NCHW", num_ffmpeg_threads=num_threads)
+        decoder = VideoDecoder(
+            source,
+            seek_mode="approximate" if by_timestamp else "exact",
+            dimension_order="NCHW",
+            num_ffmpeg_threads=num_threads,
+        )
     except Exception as error:  # torchcodec raises RuntimeError / ValueError carrying FFmpeg's reason
         raise VideoDecodeError(name, _torchcodec_reason(error)) from error
-    return _decode_with_torchcodec_decoder(decoder, name, sample_indices_fn, probe)
+    if not by_timestamp:
+        return _decode_with_torchcodec_decoder(decoder, name, sample_indices_fn, probe)
+    num_video_frames = len(probe.frame_seconds)
+    _check_complete(probe, name, num_video_frames, probe.index_seconds)
+    indices = _checked_indices(sample_indices_fn(num_video_frames), num_video_frames, name)
+    try:
+        batch = decoder.get_frames_played_at(seconds=np.asarray(probe.frame_seconds)[indices.reshape(-1)].tolist())
+    except Exception as error:  # e.g. a timestamp past the end the header declares: PyAV decides
+        raise _WrongFrames(f"torchcodec could not seek by timestamp ({_torchcodec_reason(error)})") from error
+    _check_timestamps(batch.pts_seconds, indices.reshape(-1), probe.frame_seconds, num_video_frames)
+    frames = frames_to_uint8_rgb(batch.data, name)  # torchcodec already rotates; this makes gray/alpha output RGB
+    return DecodedFrames(frames, indices, num_video_frames, probe.fps, "torchcodec")
 
 
 def _decode_with_torchcodec_decoder(
     decoder: Any, name: str, sample_indices_fn: SampleIndicesFn, probe: _Probe | None
 ) -> DecodedFrames:
+    """The sampled frames from a torchcodec `decoder` that counts frames itself (exact mode, or a `datasets` value)."""
     metadata = decoder.metadata
     num_video_frames = int(metadata.num_frames or 0)
     if probe is not None:
@@ -652,8 +680,6 @@ def _decode_with_torchcodec_decoder(
         batch = decoder.get_frames_at(indices=indices.reshape(-1).tolist())
     except Exception as error:
         raise VideoDecodeError(name, f"decoding failed ({_torchcodec_reason(error)})") from error
-    if probe is not None and probe.frame_seconds is not None:
-        _check_timestamps(batch.pts_seconds, indices.reshape(-1), probe.frame_seconds, num_video_frames)
     frames = frames_to_uint8_rgb(batch.data, name)  # torchcodec already rotates; this makes gray/alpha output RGB
     fps = getattr(metadata, "average_fps", None)
     return DecodedFrames(frames, indices, num_video_frames, fps, "torchcodec")
