@@ -271,6 +271,20 @@ class TANetTemporalAdaptiveModule(nn.Module):
         if self.record_weights:
             self.recorded_weights = TANetTAMWeights(kernel=kernel, importance=importance)
 
+    def _record_frame_major(
+        self, kernel: torch.Tensor | None, importance: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """
+        [`_record`] for the fast formulation's `Θ` `(B, K, C)` and `V` `(B, T, C)`: records their `(B, C, ·)`
+        transposes and returns views of those for the forward to continue with, so that the recorded tensors are
+        the ones the output was computed from. Returns its inputs unchanged when not recording.
+        """
+        if not self.record_weights:
+            return kernel, importance
+        kernel, importance = (t.transpose(1, 2) if t is not None else None for t in (kernel, importance))
+        self._record(kernel, importance)
+        return tuple(t.transpose(1, 2) if t is not None else None for t in (kernel, importance))
+
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         """`(B*T, C, H, W)` (frames of a clip contiguous) → `(B*T, C, H, W)`."""
         frames_and_batch, channels, height, width = hidden_state.shape
@@ -322,8 +336,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
     def weights_from_squeeze(self, squeezed: torch.Tensor) -> torch.Tensor:
         """Both branches and their folding: `s` `(B, T, C)` → per-position weights `W` `(B, T, K, C)` (needs `G`)."""
         importance = self._local_importance(squeezed) if self.L is not None else None  # V: (B, T, C)
-        kernel = self._global_kernel(squeezed)  # Θ: (B, K, C)
-        self._record(kernel.transpose(1, 2), importance.transpose(1, 2) if importance is not None else None)
+        kernel, importance = self._record_frame_major(self._global_kernel(squeezed), importance)  # Θ: (B, K, C)
         return self._position_weights(kernel, importance)
 
     def _fast(self, clips: torch.Tensor) -> torch.Tensor:
@@ -331,8 +344,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
         height, width = clips.shape[-2:]
         squeezed = clips.sum(dim=(3, 4)) / (height * width)  # (B, T, C)
         if self.G is None:  # local branch only: Y = V ⊙ X
-            importance = self._local_importance(squeezed)  # (B, T, C)
-            self._record(None, importance.transpose(1, 2))
+            _, importance = self._record_frame_major(None, self._local_importance(squeezed))  # (B, T, C)
             return clips * importance[..., None, None].to(clips.dtype)
         weights = self.weights_from_squeeze(squeezed).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
@@ -536,6 +548,7 @@ class TANetNonLocal(nn.Module):
         self.g = nn.Conv2d(channels, inner, 1)
         self.out = nn.Conv2d(inner, channels, 1)
         self.norm = nn.BatchNorm2d(channels)
+        self.norm.initial_scale = 0.0  # read by `_init_weights`: the block starts as the identity
 
     def _positions(self, embedded: torch.Tensor) -> torch.Tensor:
         """`(B*T, C', H, W)` → `(B, T·H·W, C')`."""
@@ -861,8 +874,6 @@ class TANetPreTrainedModel(PreTrainedModel):
             init.copy_(module.weight, module.shift_initialisation(*module.weight.shape))
         elif isinstance(module, TANetInflatedTaps):  # I3D: outer taps zero, the 2D conv1 is the centre tap
             init.zeros_(module.weight)
-        elif isinstance(module, TANetNonLocal):  # zero-scaled BatchNorm: the block starts as the identity
-            init.zeros_(module.norm.weight)
         elif isinstance(module, (nn.Conv1d, nn.Linear)):
             if module is getattr(self, "classifier", None):
                 init.normal_(module.weight, mean=0.0, std=self.config.classifier_init_std)
@@ -874,7 +885,7 @@ class TANetPreTrainedModel(PreTrainedModel):
                 bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                 init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            init.ones_(module.weight)
+            init.constant_(module.weight, getattr(module, "initial_scale", 1.0))  # 0 in a non-local block
             init.zeros_(module.bias)
             init.zeros_(module.running_mean)
             init.ones_(module.running_var)
