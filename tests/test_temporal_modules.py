@@ -117,6 +117,21 @@ def test_resnet50_parameters_and_macs_are_within_one_percent_of_table_2(variant)
 # ------------------------------------------------------------------------------------------ every variant, tiny
 
 
+def test_macs_of_every_variant_are_counted_alike_on_the_meta_device():
+    """The model card counts on the meta device (no weights, no compute); every module must run there."""
+    x = clips()
+    counts = {}
+    for variant in VARIANTS:
+        config = tiny(temporal_module=variant, depths=[1, 2, 2, 1])
+        real = count_macs(TANetForVideoClassification(config), x)
+        with torch.device("meta"):
+            meta = count_macs(TANetForVideoClassification(config), torch.empty(x.shape))
+        assert meta == real, variant
+        counts[variant] = real
+    assert counts["pool"] == counts["tsm"] == counts["none"]
+    assert min(counts[v] for v in ("tconv", "tim", "i3d", "nonlocal", "global_se", "tam")) > counts["none"]
+
+
 def positions_of(variant: str) -> list[str]:
     return list("abcd") if variant in POSITIONAL else ["b"]
 

@@ -431,10 +431,9 @@ class TANetTemporalPooling(nn.Module):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         frames_and_batch, channels, height, width = hidden_state.shape
         clips = hidden_state.view(-1, self.num_frames, channels, height, width)
-        taps = torch.arange(self.num_frames, device=hidden_state.device)[:, None] + torch.arange(self.kernel_size)
-        inside = ((taps - self.kernel_size // 2 >= 0) & (taps - self.kernel_size // 2 < self.num_frames)).to(
-            hidden_state.dtype
-        )  # (T, K): 1 where frame t + k - p exists
+        pad, device = self.kernel_size // 2, hidden_state.device
+        sources = torch.arange(self.num_frames, device=device)[:, None] + torch.arange(self.kernel_size, device=device)
+        inside = ((sources >= pad) & (sources < self.num_frames + pad)).to(hidden_state.dtype)  # (T, K): t+k-p exists
         weights = (inside / inside.sum(dim=1, keepdim=True))[None, :, :, None].expand(1, -1, -1, channels)
         return shift_accumulate(clips, weights).view(frames_and_batch, channels, height, width)
 
