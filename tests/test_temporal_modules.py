@@ -139,13 +139,17 @@ def positions_of(variant: str) -> list[str]:
 @pytest.mark.parametrize("variant, position", [(v, p) for v in VARIANTS for p in positions_of(v)], ids=lambda x: str(x))
 def test_every_variant_and_position_runs_forward_and_backward_and_mixes_frames(variant, position):
     depths = [1, 2, 2, 1] if variant == "nonlocal" else [1, 1, 1, 1]  # NL blocks follow every other block
+    torch.manual_seed(0)
     config = tiny(temporal_module=variant, tam_position=position, depths=depths)
     model = randomize_temporal_parts_(TANetForVideoClassification(config))
     x = clips()
     out = model.train()(x, labels=torch.tensor([0, 1]))
     out.loss.backward()
     temporal = [(n, p) for n, p in model.named_parameters() if ".tam." in n]
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in temporal), [n for n, p in temporal]
+    assert all(p.grad is not None for n, p in temporal), [n for n, p in temporal if p.grad is None]
+    # Every temporal module gets a gradient (single parameters may get none: a 1-unit SE hidden layer can be dead).
+    modules = {n.split(".tam.")[0] for n, p in temporal}
+    assert all(sum(p.grad.abs().sum() for n, p in temporal if n.startswith(m + ".tam.")) > 0 for m in modules)
     assert (len(temporal) == 0) == (variant in ("none", "pool", "tsm"))
     # Frames interact before the head exactly when there is a temporal module.
     model.eval()

@@ -212,7 +212,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
       `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups, permute back).
 
     Where a ReLU precedes TAM (positions b and c) the block holds a [`TANetRectifiedTAM`] instead, the unit that an
-    optimised backend may replace as a whole.
+    optimised backend may replace as a whole (for `temporal_module="tam"`; a "global_se" module follows the ReLU).
 
     `temporal_module="global_se"` builds the paper's "Global branch + SE": `L` is then an SE gate
     `Conv1d(C, C/8, 1) → Identity → ReLU → Conv1d(C/8, C, 1) → sigmoid` (with biases, as SE), the same slots.
