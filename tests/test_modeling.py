@@ -83,7 +83,7 @@ def test_macs_match_release_and_formulations_agree():
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("temporal_module", "tsm"),
+        ("temporal_module", "tsn"),
         ("tam_position", "e"),
         ("tam_order", "sideways"),
         ("tam_branches", "neither"),

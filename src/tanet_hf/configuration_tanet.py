@@ -34,7 +34,36 @@ class TANetConfig(PreTrainedConfig):
         num_frames (`int`, *optional*, defaults to 8):
             Frames per clip T. TAM's global branch has `Linear(T, αT)`, so a checkpoint is tied to its T.
         temporal_module (`str`, *optional*, defaults to `"tam"`):
-            `"tam"` for TANet, `"none"` for the C2D baseline (the identical network without TAM).
+            The temporal module every block of `tam_stages` carries (the paper's Table 2, same ResNet, same place):
+
+            - `"tam"`: TANet's TAM (the `tam_*` options below shape it);
+            - `"none"`: C2D, the identical network with no temporal module (frames meet only in the head);
+            - `"pool"`: C2D-Pool, temporal average pooling `K×1×1` (stride 1, the mean of the frames that exist at
+              the clip's ends), no parameters;
+            - `"tconv"`: C2D-TConv, a full temporal convolution `K×1×1` (`C → C`, randomly initialised);
+            - `"tim"`: C2D-TIM, a channel-wise temporal convolution `K×1×1` (one `K`-tap kernel per channel) with
+              TSM's initialisation: 1/8 of the channels take frame `t+1`, 1/8 frame `t-1`, the rest frame `t`;
+            - `"tsm"`: TSM, 1/8 of the channels shifted one frame each way (zeros at the clip's ends), no parameters;
+            - `"i3d"`: I3D 3×1×1, the block's first convolution inflated to 3 temporal taps (`tam_kernel_size` does
+              not apply). Stored as the 2D `conv1` (the centre tap, where ImageNet weights load) plus the two outer
+              taps in the block's `tam` (zero-initialised, so the network starts as C2D: "centre" inflation rather
+              than I3D's copy-and-divide, which would change the ImageNet network's output at the start);
+            - `"global_se"`: TAM's global branch with an SE channel gate in place of the local branch:
+              `Y = G(X) ⊗ (SE(X) ⊙ X)`, SE = `Linear(C, C/8) → ReLU → Linear(C/8, C) → sigmoid` on each frame's
+              squeezed feature (reduction 8 gives the paper's 24.65M parameters; the paper does not state it);
+              `tam_alpha`, `tam_kernel_size` and `tam_order` apply, `tam_branches` does not;
+            - `"nonlocal"`: NL C2D, non-local blocks (embedded Gaussian, over all `T·H·W` positions of a clip, no
+              subsampling) after every other block (the 2nd, 4th, …) of `stage2` and `stage3` (res3, res4) among
+              `tam_stages`: 2 + 3 = 5 blocks in ResNet-50, as in the paper.
+
+            `pool`, `tconv`, `tim`, `tsm` and `global_se` sit where `tam_position` says (every position a block
+            has; TSM's paper shifts at position `"a"`, the residual branch's input); `tam_position` does not apply to
+            `i3d` (at conv1) or `nonlocal` (after the block).
+
+            Against Table 2 (ResNet-50, 8×256², 400 classes) every choice has the paper's parameter count and
+            multiply-adds within 1%, with two readings: C2D-TIM at position b (the paper's 24.37M fits position a
+            slightly better; both are within 0.2%), and NL C2D's 64.49G, which counts the blocks' 1×1×1
+            convolutions but not the attention's two N×N products (`tanet_hf.flops.count_macs` counts those too).
         tam_alpha (`int`, *optional*, defaults to 2):
             Expansion α of the global branch: `Linear(T, αT) → BN → ReLU → Linear(αT, K) → softmax`.
         tam_beta (`int`, *optional*, defaults to 4):
@@ -63,6 +92,9 @@ class TANetConfig(PreTrainedConfig):
             How scores of several views `(batch, views, T, 3, H, W)` are fused: `"logits"` averages logits (the
             authors' release), `"softmax"` averages softmax probabilities (mmaction2; the output then holds
             log-probabilities so that `argmax` and `softmax` still behave).
+        output_tam_weights (`bool`, *optional*, defaults to `False`):
+            Return every TAM's kernel `Θ` `(B, C, K)` and importance map `V` `(B, C, T)` with the output (also a
+            `forward` argument); see [`TANetTAMWeights`].
     """
 
     model_type = "tanet"
@@ -73,7 +105,7 @@ class TANetConfig(PreTrainedConfig):
     depths: list[int] | tuple[int, ...] = (3, 4, 6, 3)
     layer_type: Literal["basic", "bottleneck"] = "bottleneck"
     num_frames: int = 8
-    temporal_module: Literal["tam", "none"] = "tam"
+    temporal_module: Literal["tam", "none", "pool", "tconv", "tim", "tsm", "i3d", "global_se", "nonlocal"] = "tam"
     tam_alpha: int = 2
     tam_beta: int = 4
     tam_kernel_size: int = 3
@@ -86,6 +118,7 @@ class TANetConfig(PreTrainedConfig):
     classifier_dropout: float | int = 0.5
     classifier_init_std: float | int = 0.001
     view_fusion: Literal["logits", "softmax"] = "logits"
+    output_tam_weights: bool = False
 
     def __post_init__(self, **kwargs):
         self.hidden_sizes = list(self.hidden_sizes)

@@ -5,14 +5,19 @@ normalisation, activations and pooling are not. TAM's temporal aggregation is a 
 release's formulation (counted by the flop counter) and `K` multiply-adds per element in the fast formulation
 and in the fused CPU operators (counted here explicitly, once per TAM), so every path reports the same number; the
 fused inference operator registers its branches' matrix products with the flop counter.
+
+The other temporal modules (`TANetConfig.temporal_module`): C2D-TConv and I3D's inflated taps are `Conv3d`s (counted
+by the flop counter), C2D-TIM's channel-wise convolution is `K` multiply-adds per element (counted here, as TAM's
+aggregation), C2D-Pool is pooling and TSM a shift (neither counted, as the paper's Table 2 counts them).
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .modeling_tanet import TANetTemporalAdaptiveModule
+from .modeling_tanet import TANetChannelwiseTemporalConv, TANetTemporalAdaptiveModule
 
 
 @torch.no_grad()
@@ -30,16 +35,18 @@ def count_macs(model: torch.nn.Module, pixel_values: torch.Tensor) -> int:
     """
     aggregation_macs = 0
 
-    def count_fast_aggregation(module: TANetTemporalAdaptiveModule, inputs) -> None:
+    def count_fast_aggregation(module: nn.Module, inputs) -> None:
         nonlocal aggregation_macs
-        if module.implementation != "reference" and module.G is not None:
+        if isinstance(module, TANetChannelwiseTemporalConv):
+            aggregation_macs += module.weight.shape[1] * inputs[0].numel()
+        elif module.implementation != "reference" and module.G is not None:
             aggregation_macs += module.kernel_size * inputs[0].numel()
 
     # Counted when the module is called, whichever forward then runs (a TANetRectifiedTAM's fused one included).
     hooks = [
         m.register_forward_pre_hook(count_fast_aggregation)
         for m in model.modules()
-        if isinstance(m, TANetTemporalAdaptiveModule)
+        if isinstance(m, (TANetTemporalAdaptiveModule, TANetChannelwiseTemporalConv))
     ]
     was_training = model.training
     model.eval()

@@ -26,6 +26,24 @@ from .configuration_tanet import TANetConfig
 
 
 @dataclass
+class TANetTAMWeights(ModelOutput):
+    """
+    What one TAM computed from a clip (paper §3): the tensors its forward used, so gradients flow through them.
+
+    Args:
+        kernel (`torch.FloatTensor` of shape `(B, C, K)`, *optional*):
+            `Θ = G(s)`, the video-adaptive temporal kernel of every channel (softmax rows: each sums to 1);
+            `None` for a local-only TAM.
+        importance (`torch.FloatTensor` of shape `(B, C, T)`, *optional*):
+            `V = L(s)`, the location-sensitive importance map (sigmoid: in (0, 1)); the SE gate for
+            `temporal_module="global_se"`; `None` for a global-only TAM.
+    """
+
+    kernel: torch.FloatTensor | None = None
+    importance: torch.FloatTensor | None = None
+
+
+@dataclass
 class TANetModelOutput(ModelOutput):
     """
     Output of [`TANetModel`].
@@ -39,12 +57,16 @@ class TANetModelOutput(ModelOutput):
             Spatially pooled feature of every frame, what the release's classifier sees.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
             With `output_hidden_states=True`: the stem's and every stage's output, each `(B*V, T, C_i, H_i, W_i)`.
+        tam_weights (`tuple(TANetTAMWeights)`, *optional*):
+            With `output_tam_weights=True`: every TAM's `Θ` and `V` in network order (batch `B*V` for 6D input;
+            empty for a model without TAMs).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     pooler_output: torch.FloatTensor | None = None
     frame_features: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    tam_weights: tuple[TANetTAMWeights, ...] | None = None
 
 
 @dataclass
@@ -62,12 +84,15 @@ class TANetVideoClassifierOutput(ModelOutput):
             Every view's logits, for 6D input.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
             As in [`TANetModelOutput`].
+        tam_weights (`tuple(TANetTAMWeights)`, *optional*):
+            As in [`TANetModelOutput`].
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     view_logits: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    tam_weights: tuple[TANetTAMWeights, ...] | None = None
 
 
 def shift_accumulate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -187,8 +212,17 @@ class TANetTemporalAdaptiveModule(nn.Module):
       `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups, permute back).
 
     Where a ReLU precedes TAM (positions b and c) the block holds a [`TANetRectifiedTAM`] instead, the unit that an
-    optimised backend may replace as a whole.
+    optimised backend may replace as a whole (for `temporal_module="tam"`; a "global_se" module follows the ReLU).
+
+    `temporal_module="global_se"` builds the paper's "Global branch + SE": `L` is then an SE gate
+    `Conv1d(C, C/8, 1) → Identity → ReLU → Conv1d(C/8, C, 1) → sigmoid` (with biases, as SE), the same slots.
+
+    With `record_weights` set (the model does this for `output_tam_weights=True`), each forward stores its `Θ`
+    `(B, C, K)` and `V` `(B, C, T)` in `recorded_weights` ([`TANetTAMWeights`]).
     """
+
+    record_weights: bool = False
+    recorded_weights: TANetTAMWeights | None = None
 
     def __init__(self, config: TANetConfig, channels: int):
         super().__init__()
@@ -196,18 +230,17 @@ class TANetTemporalAdaptiveModule(nn.Module):
         self.kernel_size = config.tam_kernel_size
         self.local_first = config.tam_order == "local_first"
         self.implementation = config.tam_implementation
-        num_frames, kernel_size = config.num_frames, config.tam_kernel_size
         self.G: nn.Sequential | None = None
         self.L: nn.Sequential | None = None
-        if config.tam_branches in ("both", "global"):
-            hidden = num_frames * config.tam_alpha
-            self.G = nn.Sequential(
-                nn.Linear(num_frames, hidden, bias=False),
-                nn.BatchNorm1d(hidden),
-                nn.ReLU(),
-                nn.Linear(hidden, kernel_size, bias=False),
-                nn.Softmax(dim=-1),
+        if config.temporal_module == "global_se":
+            self.G = self._build_global(config)
+            reduced = max(1, channels // SE_REDUCTION)
+            self.L = nn.Sequential(
+                nn.Conv1d(channels, reduced, 1), nn.Identity(), nn.ReLU(), nn.Conv1d(reduced, channels, 1), nn.Sigmoid()
             )
+            return
+        if config.tam_branches in ("both", "global"):
+            self.G = self._build_global(config)
         if config.tam_branches in ("both", "local"):
             reduced = channels // config.tam_beta
             if reduced < 1:
@@ -220,6 +253,37 @@ class TANetTemporalAdaptiveModule(nn.Module):
                 nn.Conv1d(reduced, channels, 1, bias=False),
                 nn.Sigmoid(),
             )
+
+    @staticmethod
+    def _build_global(config: TANetConfig) -> nn.Sequential:
+        """`G`: `Linear(T, αT) → BN → ReLU → Linear(αT, K) → softmax` on each `(b, c)` row of `s`."""
+        hidden = config.num_frames * config.tam_alpha
+        return nn.Sequential(
+            nn.Linear(config.num_frames, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, config.tam_kernel_size, bias=False),
+            nn.Softmax(dim=-1),
+        )
+
+    def _record(self, kernel: torch.Tensor | None, importance: torch.Tensor | None) -> None:
+        """Keep `Θ` `(B, C, K)` and `V` `(B, C, T)` when `record_weights` is set (a no-op otherwise)."""
+        if self.record_weights:
+            self.recorded_weights = TANetTAMWeights(kernel=kernel, importance=importance)
+
+    def _record_frame_major(
+        self, kernel: torch.Tensor | None, importance: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """
+        [`_record`] for the fast formulation's `Θ` `(B, K, C)` and `V` `(B, T, C)`: records their `(B, C, ·)`
+        transposes and returns views of those for the forward to continue with, so that the recorded tensors are
+        the ones the output was computed from. Returns its inputs unchanged when not recording.
+        """
+        if not self.record_weights:
+            return kernel, importance
+        kernel, importance = (t.transpose(1, 2) if t is not None else None for t in (kernel, importance))
+        self._record(kernel, importance)
+        return tuple(t.transpose(1, 2) if t is not None else None for t in (kernel, importance))
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         """`(B*T, C, H, W)` (frames of a clip contiguous) → `(B*T, C, H, W)`."""
@@ -253,9 +317,9 @@ class TANetTemporalAdaptiveModule(nn.Module):
         local_kernel = conv_in.kernel_size[0]
         padding = conv_in.padding[0]
         windows = F.pad(squeezed, (0, 0, padding, padding)).unfold(1, local_kernel, 1)  # (B, T, C, k)
-        hidden = F.linear(windows.reshape(batch * num_frames, channels * local_kernel), conv_in.weight.flatten(1))
-        hidden = activation(norm(hidden))  # (B*T, C/β)
-        return gate(F.linear(hidden, conv_out.weight.flatten(1))).view(batch, num_frames, channels)
+        rows = windows.reshape(batch * num_frames, channels * local_kernel)
+        hidden = activation(norm(F.linear(rows, conv_in.weight.flatten(1), conv_in.bias)))  # (B*T, C/β)
+        return gate(F.linear(hidden, conv_out.weight.flatten(1), conv_out.bias)).view(batch, num_frames, channels)
 
     def _position_weights(self, kernel: torch.Tensor, importance: torch.Tensor | None) -> torch.Tensor:
         """Fold `Θ` `(B, K, C)` and `V` `(B, T, C)` into per-position weights `W` `(B, T, K, C)`."""
@@ -272,14 +336,16 @@ class TANetTemporalAdaptiveModule(nn.Module):
     def weights_from_squeeze(self, squeezed: torch.Tensor) -> torch.Tensor:
         """Both branches and their folding: `s` `(B, T, C)` → per-position weights `W` `(B, T, K, C)` (needs `G`)."""
         importance = self._local_importance(squeezed) if self.L is not None else None  # V: (B, T, C)
-        return self._position_weights(self._global_kernel(squeezed), importance)  # Θ: (B, K, C) folded with V
+        kernel, importance = self._record_frame_major(self._global_kernel(squeezed), importance)  # Θ: (B, K, C)
+        return self._position_weights(kernel, importance)
 
     def _fast(self, clips: torch.Tensor) -> torch.Tensor:
         """`clips` `(B, T, C, H, W)` → `(B, T, C, H, W)` in the same memory format."""
         height, width = clips.shape[-2:]
         squeezed = clips.sum(dim=(3, 4)) / (height * width)  # (B, T, C)
         if self.G is None:  # local branch only: Y = V ⊙ X
-            return clips * self._local_importance(squeezed)[..., None, None].to(clips.dtype)
+            _, importance = self._record_frame_major(None, self._local_importance(squeezed))  # (B, T, C)
+            return clips * importance[..., None, None].to(clips.dtype)
         weights = self.weights_from_squeeze(squeezed).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
             return TANetTemporalAggregation.apply(clips, weights)
@@ -293,6 +359,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
         if self.G is not None:
             kernel = self.G(squeezed.reshape(-1, num_frames)).view(batch, channels, self.kernel_size)
         importance = self.L(squeezed) if self.L is not None else None  # V: (B, C, T)
+        self._record(kernel, importance)
         x = clips.permute(0, 2, 1, 3, 4).contiguous()  # (B, C, T, H, W)
         if importance is not None and (self.local_first or kernel is None):
             x = x * importance.view(batch, channels, num_frames, 1, 1)
@@ -319,17 +386,194 @@ class TANetRectifiedTAM(TANetTemporalAdaptiveModule):
     function `(unit, pre_activation) -> Tensor | None` computing the same value (returning `None` where it does not
     apply); the `tanet_hf` package installs its fused CPU operators there when it is imported. This file itself never
     loads native code, so a model folder loaded with `trust_remote_code=True` runs the PyTorch forward below.
+    While `record_weights` is set (`output_tam_weights=True`) the unit runs its PyTorch forward, which records `Θ`
+    and `V`; the backend is not asked.
     """
 
     kernel_forward: ClassVar[Callable[[TANetRectifiedTAM, torch.Tensor], torch.Tensor | None] | None] = None
 
     def forward(self, pre_activation: torch.Tensor) -> torch.Tensor:
         kernel_forward = type(self).kernel_forward
-        if kernel_forward is not None:
+        if kernel_forward is not None and not self.record_weights:
             out = kernel_forward(self, pre_activation)
             if out is not None:
                 return out
         return super().forward(F.relu(pre_activation, inplace=True))
+
+
+SE_REDUCTION = 8  # "Global branch + SE": Linear(C, C/8); reduction 8 gives Table 2's 24.65M parameters
+TSM_SHIFT_DIVISOR = 8  # TSM shifts 1/8 of the channels each way
+
+
+def clips_to_volume(hidden_state: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """`(B*T, C, H, W)` → `(B, C, T, H, W)` (a view), the layout of `Conv3d`."""
+    return hidden_state.view(-1, num_frames, *hidden_state.shape[1:]).transpose(1, 2)
+
+
+def volume_to_clips(volume: torch.Tensor) -> torch.Tensor:
+    """`(B, C, T, H, W)` → `(B*T, C, H, W)` (frames of a clip contiguous again)."""
+    return volume.transpose(1, 2).flatten(0, 1)
+
+
+class TANetTemporalPooling(nn.Module):
+    """
+    C2D-Pool: `Y[t] = mean_{k : 0 ≤ t+k-p < T} X[t+k-p]`, temporal average pooling `K×1×1`, stride 1, `p = K // 2`.
+
+    At the clip's ends the mean runs over the frames that exist (not over zero padding). No parameters. Computed
+    as [`shift_accumulate`] with constant weights; `(B*T, C, H, W)` → `(B*T, C, H, W)`.
+    """
+
+    def __init__(self, config: TANetConfig, channels: int):
+        super().__init__()
+        self.num_frames = config.num_frames
+        self.kernel_size = config.tam_kernel_size
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        frames_and_batch, channels, height, width = hidden_state.shape
+        clips = hidden_state.view(-1, self.num_frames, channels, height, width)
+        pad, device = self.kernel_size // 2, hidden_state.device
+        sources = torch.arange(self.num_frames, device=device)[:, None] + torch.arange(self.kernel_size, device=device)
+        inside = ((sources >= pad) & (sources < self.num_frames + pad)).to(hidden_state.dtype)  # (T, K): t+k-p exists
+        weights = (inside / inside.sum(dim=1, keepdim=True))[None, :, :, None].expand(1, -1, -1, channels)
+        return shift_accumulate(clips, weights).view(frames_and_batch, channels, height, width)
+
+
+class TANetChannelwiseTemporalConv(nn.Module):
+    """
+    C2D-TIM: a channel-wise temporal convolution `K×1×1`, `Y[t, c] = Σ_k w[c, k] · X[t+k-p, c]` (zero padding),
+    one `K`-tap kernel per channel shared by every video (TEINet's TIM).
+
+    Initialised as TSM ([`shift_initialisation`]): 1/8 of the channels take frame `t+1`, the next 1/8 frame
+    `t-1`, the rest frame `t`, so the ImageNet network starts with TSM's shift. The weight `(C, K)` is applied by
+    [`TANetTemporalAggregation`] with per-position weights `(B, T, K, C)` broadcast from it.
+    """
+
+    def __init__(self, config: TANetConfig, channels: int):
+        super().__init__()
+        self.num_frames = config.num_frames
+        self.weight = nn.Parameter(self.shift_initialisation(channels, config.tam_kernel_size))
+
+    @staticmethod
+    def shift_initialisation(channels: int, kernel_size: int) -> torch.Tensor:
+        """`(C, K)`: TSM's shift as taps (forward shift, backward shift, identity)."""
+        fold, pad = channels // TSM_SHIFT_DIVISOR, kernel_size // 2
+        weight = torch.zeros(channels, kernel_size)
+        weight[:fold, pad + 1] = 1.0  # Y[t] = X[t + 1]
+        weight[fold : 2 * fold, pad - 1] = 1.0  # Y[t] = X[t - 1]
+        weight[2 * fold :, pad] = 1.0
+        return weight
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        frames_and_batch, channels, height, width = hidden_state.shape
+        clips = hidden_state.view(-1, self.num_frames, channels, height, width)
+        weights = self.weight.t().to(clips.dtype).expand(clips.shape[0], self.num_frames, -1, -1)  # (B, T, K, C)
+        return TANetTemporalAggregation.apply(clips, weights).view(frames_and_batch, channels, height, width)
+
+
+class TANetTemporalConv(nn.Module):
+    """C2D-TConv: a full temporal convolution `K×1×1` (`C → C`, zero padding, no bias), randomly initialised.
+    `(B*T, C, H, W)` → `(B*T, C, H, W)` through `Conv3d` on the `(B, C, T, H, W)` view."""
+
+    def __init__(self, config: TANetConfig, channels: int):
+        super().__init__()
+        self.num_frames = config.num_frames
+        kernel_size = config.tam_kernel_size
+        self.conv = nn.Conv3d(channels, channels, (kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0), bias=False)
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        return volume_to_clips(self.conv(clips_to_volume(hidden_state, self.num_frames)))
+
+
+class TANetTemporalShift(nn.Module):
+    """
+    TSM: `Y[t, :C/8] = X[t+1, :C/8]`, `Y[t, C/8:C/4] = X[t-1, C/8:C/4]` (zeros past the clip's ends), the rest
+    unchanged. No parameters, no multiply-adds. `(B*T, C, H, W)` → `(B*T, C, H, W)`.
+    """
+
+    def __init__(self, config: TANetConfig, channels: int):
+        super().__init__()
+        self.num_frames = config.num_frames
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        frames_and_batch, channels, height, width = hidden_state.shape
+        clips = hidden_state.view(-1, self.num_frames, channels, height, width)
+        fold = channels // TSM_SHIFT_DIVISOR
+        ahead, behind, rest = clips.split([fold, fold, channels - 2 * fold], dim=2)
+        ahead = F.pad(ahead[:, 1:], (0, 0, 0, 0, 0, 0, 0, 1))  # frame t takes t + 1
+        behind = F.pad(behind[:, :-1], (0, 0, 0, 0, 0, 0, 1, 0))  # frame t takes t - 1
+        return torch.cat([ahead, behind, rest], dim=2).view(frames_and_batch, channels, height, width)
+
+
+class TANetInflatedTaps(nn.Module):
+    """
+    The outer taps of I3D's 3×1×1 inflation of a block's first convolution `conv1` (kernel `kh×kw`, stride `s`).
+
+    The inflated convolution is `Y[t] = W_{-1} ∗ X[t-1] + W_0 ∗ X[t] + W_{+1} ∗ X[t+1]`; the block keeps `W_0` as
+    its 2D `conv1` (where ImageNet weights load) and this module computes the other two terms as one `Conv3d`
+    `(2, kh, kw)` with temporal dilation 2 (taps at `t-1` and `t+1`), zero-initialised ("centre" inflation: the
+    network starts as C2D). Same parameters and multiply-adds as the inflated convolution.
+    `(B*T, C_in, H, W)` → `(B*T, C_out, H/s, W/s)`, to be added to `conv1`'s output.
+    """
+
+    def __init__(self, config: TANetConfig, conv1: nn.Conv2d):
+        super().__init__()
+        self.num_frames = config.num_frames
+        self.stride = (1, *conv1.stride)
+        self.padding = (1, *conv1.padding)
+        self.weight = nn.Parameter(torch.zeros(conv1.out_channels, conv1.in_channels, 2, *conv1.kernel_size))
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        volume = clips_to_volume(hidden_state, self.num_frames)
+        weight = self.weight.to(volume.dtype)
+        return volume_to_clips(F.conv3d(volume, weight, stride=self.stride, padding=self.padding, dilation=(2, 1, 1)))
+
+
+class TANetNonLocal(nn.Module):
+    """
+    Non-local block (Wang et al., CVPR 2018; embedded Gaussian, the NL C2D of the paper's Table 2) over the whole
+    clip: every position of every frame attends to all `N = T·H·W` positions.
+
+    `θ, φ, g`: `1×1×1` convolutions `C → C/2` (with bias); `A = softmax_j(θ_i · φ_j)` `(B, N, N)`; `y = A g`;
+    `z = x + BN(W y)` with `W` a `1×1×1` convolution `C/2 → C` and the BatchNorm's scale zero-initialised, so the
+    block starts as the identity. No subsampling of `φ, g`. `(B*T, C, H, W)` → `(B*T, C, H, W)`.
+    """
+
+    def __init__(self, config: TANetConfig, channels: int):
+        super().__init__()
+        self.num_frames = config.num_frames
+        inner = channels // 2
+        self.theta = nn.Conv2d(channels, inner, 1)
+        self.phi = nn.Conv2d(channels, inner, 1)
+        self.g = nn.Conv2d(channels, inner, 1)
+        self.out = nn.Conv2d(inner, channels, 1)
+        self.norm = nn.BatchNorm2d(channels)
+        self.norm.initial_scale = 0.0  # read by `_init_weights`: the block starts as the identity
+
+    def _positions(self, embedded: torch.Tensor) -> torch.Tensor:
+        """`(B*T, C', H, W)` → `(B, T·H·W, C')`."""
+        frames_and_batch, channels = embedded.shape[:2]
+        per_clip = embedded.view(-1, self.num_frames, channels, embedded.shape[2] * embedded.shape[3])
+        return per_clip.transpose(2, 3).reshape(per_clip.shape[0], -1, channels)
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        frames_and_batch, channels, height, width = hidden_state.shape
+        theta, phi, g = (self._positions(layer(hidden_state)) for layer in (self.theta, self.phi, self.g))
+        attention = torch.matmul(theta, phi.transpose(1, 2)).softmax(dim=-1)  # (B, N, N)
+        attended = torch.matmul(attention, g)  # (B, T·H·W, C/2)
+        attended = attended.view(-1, self.num_frames, height * width, g.shape[-1]).transpose(2, 3)
+        attended = attended.reshape(frames_and_batch, g.shape[-1], height, width)
+        return hidden_state + self.norm(self.out(attended))
+
+
+TEMPORAL_MODULES: dict[str, type[nn.Module]] = {
+    "pool": TANetTemporalPooling,
+    "tconv": TANetTemporalConv,
+    "tim": TANetChannelwiseTemporalConv,
+    "tsm": TANetTemporalShift,
+    "global_se": TANetTemporalAdaptiveModule,
+    "nonlocal": TANetNonLocal,
+}
+NONLOCAL_STAGES = ("stage2", "stage3")  # res3 and res4, every other block: 2 + 3 = 5 blocks in ResNet-50
 
 
 # Adapted from transformers.models.resnet.modeling_resnet.ResNetEmbeddings (no channel check: done once per forward).
@@ -358,6 +602,24 @@ class TANetShortCut(nn.Module):
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         return self.normalization(self.convolution(hidden_state))
+
+
+@contextmanager
+def recorded_tam_weights(model: nn.Module, enabled: bool):
+    """
+    Within the block, every TAM of `model` keeps the `Θ` and `V` of its forward; yields the list that receives
+    them, filled in network order on exit (empty when not `enabled`, when nothing is touched).
+    """
+    tams = [m for m in model.modules() if isinstance(m, TANetTemporalAdaptiveModule)] if enabled else []
+    recorded: list[TANetTAMWeights] = []
+    for tam in tams:
+        tam.record_weights, tam.recorded_weights = True, None
+    try:
+        yield recorded
+    finally:
+        for tam in tams:
+            recorded.append(tam.recorded_weights)
+            tam.record_weights, tam.recorded_weights = False, None
 
 
 @contextmanager
@@ -424,18 +686,39 @@ class TANetBlock(GradientCheckpointingLayer):
             if in_channels != out_channels or stride != 1
             else nn.Identity()
         )
-        self.tam_position = config.tam_position if use_tam else None
-        rectified = config.tam_position in self.positions_after_relu
-        tam_class = TANetRectifiedTAM if rectified else TANetTemporalAdaptiveModule
-        self.tam = tam_class(config, tam_channels[config.tam_position]) if use_tam else None
+        # `tam` holds the block's temporal module whichever it is (`config.temporal_module`), so that its
+        # parameters are named `….tam.…` and ImageNet initialisation knows them as the non-ResNet part.
+        self.tam_position = self.tam = None
+        self.inflated = use_tam and config.temporal_module == "i3d"
+        if self.inflated:
+            self.tam = TANetInflatedTaps(config, self.conv1)
+        elif use_tam and config.temporal_module == "nonlocal":
+            self.tam_position = "output"
+            self.tam = TANetNonLocal(config, out_channels)
+        elif use_tam:
+            self.tam_position = config.tam_position
+            rectified = config.temporal_module == "tam" and config.tam_position in self.positions_after_relu
+            module_class = TEMPORAL_MODULES.get(config.temporal_module, TANetTemporalAdaptiveModule)
+            module_class = TANetRectifiedTAM if rectified else module_class
+            self.tam = module_class(config, tam_channels[config.tam_position])
+        self.tam_includes_relu = isinstance(self.tam, TANetRectifiedTAM)
+
+    def _first_conv(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        """`conv1`, or I3D's inflated `conv1` (the 2D centre tap plus [`TANetInflatedTaps`]) for `"i3d"`."""
+        out = self.conv1(hidden_state)
+        return out + self.tam(hidden_state) if self.inflated else out
 
     def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
-        """TAM where this block carries it at `position` (a, d: no ReLU before it); otherwise `hidden_state`."""
+        """The temporal module where this block carries it at `position` (a, d: no ReLU before it); otherwise
+        `hidden_state`."""
         return self.tam(hidden_state) if self.tam_position == position else hidden_state
 
     def _relu_at(self, position: str, pre_activation: torch.Tensor) -> torch.Tensor:
-        """The ReLU, or `relu → TAM` ([`TANetRectifiedTAM`]) where this block carries TAM at `position` (b, c)."""
-        return self.tam(pre_activation) if self.tam_position == position else self.activation(pre_activation)
+        """The ReLU, then the temporal module where this block carries it at `position` (b, c); TAM there is a
+        [`TANetRectifiedTAM`], one `relu → TAM` unit."""
+        if self.tam_position != position:
+            return self.activation(pre_activation)
+        return self.tam(pre_activation) if self.tam_includes_relu else self.tam(self.activation(pre_activation))
 
 
 class TANetBottleNeckLayer(TANetBlock):
@@ -464,10 +747,10 @@ class TANetBottleNeckLayer(TANetBlock):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._relu_at("b", self.bn1(self.conv1(out)))
+        out = self._relu_at("b", self.bn1(self._first_conv(out)))
         out = self._relu_at("c", self.bn2(self.conv2(out)))
         out = self._tam_at("d", self.bn3(self.conv3(out)))
-        return self.activation(out + residual)
+        return self._tam_at("output", self.activation(out + residual))
 
 
 class TANetBasicLayer(TANetBlock):
@@ -492,9 +775,9 @@ class TANetBasicLayer(TANetBlock):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._relu_at("b", self.bn1(self.conv1(out)))
+        out = self._relu_at("b", self.bn1(self._first_conv(out)))
         out = self._tam_at("c", self.bn2(self.conv2(out)))
-        return self.activation(out + residual)
+        return self._tam_at("output", self.activation(out + residual))
 
 
 # Adapted from transformers.models.resnet.modeling_resnet.ResNetStage.
@@ -506,8 +789,15 @@ class TANetStage(nn.Module):
     ):
         super().__init__()
         layer_class = TANetBottleNeckLayer if config.layer_type == "bottleneck" else TANetBasicLayer
+        every_other = config.temporal_module == "nonlocal"  # non-local blocks follow every other block
         self.layers = nn.ModuleList(
-            layer_class(config, in_channels if i == 0 else out_channels, out_channels, stride if i == 0 else 1, use_tam)
+            layer_class(
+                config,
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                stride if i == 0 else 1,
+                use_tam and (i % 2 == 1 or not every_other),
+            )
             for i in range(depth)
         )
 
@@ -520,7 +810,7 @@ class TANetStage(nn.Module):
 class TANetEncoder(nn.Module):
     def __init__(self, config: TANetConfig):
         super().__init__()
-        use_tam = config.temporal_module == "tam"
+        use_tam = config.temporal_module != "none"
         in_sizes = [config.embedding_size] + list(config.hidden_sizes[:-1])
         self.stages = nn.ModuleList(
             TANetStage(
@@ -529,7 +819,9 @@ class TANetEncoder(nn.Module):
                 out_channels,
                 depth,
                 stride=1 if i == 0 else 2,
-                use_tam=use_tam and f"stage{i + 1}" in config.tam_stages,
+                use_tam=use_tam
+                and f"stage{i + 1}" in config.tam_stages
+                and (config.temporal_module != "nonlocal" or f"stage{i + 1}" in NONLOCAL_STAGES),
             )
             for i, (in_channels, out_channels, depth) in enumerate(zip(in_sizes, config.hidden_sizes, config.depths))
         )
@@ -572,11 +864,15 @@ class TANetPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """The release's initialisation: torchvision's ResNet init, PyTorch defaults in TAM, N(0, 0.001) head.
-        Adapted from `transformers.models.resnet.modeling_resnet.ResNetPreTrainedModel._init_weights` (plus Conv1d
-        and the head); the base class's initialisation runs first, as there."""
+        Adapted from `transformers.models.resnet.modeling_resnet.ResNetPreTrainedModel._init_weights` (plus Conv1d,
+        the head and the other temporal modules' documented init); the base class's initialisation runs first."""
         super()._init_weights(module)
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, (nn.Conv2d, nn.Conv3d)):  # Conv3d: C2D-TConv's random temporal convolution
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, TANetChannelwiseTemporalConv):  # C2D-TIM: TSM's shift
+            init.copy_(module.weight, module.shift_initialisation(*module.weight.shape))
+        elif isinstance(module, TANetInflatedTaps):  # I3D: outer taps zero, the 2D conv1 is the centre tap
+            init.zeros_(module.weight)
         elif isinstance(module, (nn.Conv1d, nn.Linear)):
             if module is getattr(self, "classifier", None):
                 init.normal_(module.weight, mean=0.0, std=self.config.classifier_init_std)
@@ -588,7 +884,7 @@ class TANetPreTrainedModel(PreTrainedModel):
                 bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                 init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            init.ones_(module.weight)
+            init.constant_(module.weight, getattr(module, "initial_scale", 1.0))  # 0 in a non-local block
             init.zeros_(module.bias)
             init.zeros_(module.running_mean)
             init.ones_(module.running_var)
@@ -660,6 +956,7 @@ class TANetModel(TANetPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         output_hidden_states: bool | None = None,
+        output_tam_weights: bool | None = None,
         **kwargs,
     ) -> TANetModelOutput:
         """
@@ -668,6 +965,9 @@ class TANetModel(TANetPreTrainedModel):
                 Normalised frames (see [`TANetVideoProcessor`]); `T` must equal `config.num_frames`.
             output_hidden_states (`bool`, *optional*):
                 Return the stem's and every stage's output.
+            output_tam_weights (`bool`, *optional*):
+                Return every TAM's `Θ` `(B, C, K)` and `V` `(B, C, T)` ([`TANetTAMWeights`]); defaults to
+                `config.output_tam_weights`.
             return_dict (`bool`, *optional*):
                 Return a tuple instead of a [`TANetModelOutput`] when `False`.
         """
@@ -678,8 +978,11 @@ class TANetModel(TANetPreTrainedModel):
         num_frames = self.config.num_frames
         frames = pixel_values.reshape(-1, *pixel_values.shape[-3:])  # (B*V*T, C, H, W)
 
+        if output_tam_weights is None:
+            output_tam_weights = self.config.output_tam_weights
         embedding = self.embedder(frames)
-        last_hidden, hidden_states = self.encoder(embedding, num_frames, output_hidden_states=output_hidden_states)
+        with recorded_tam_weights(self, output_tam_weights) as tam_weights:
+            last_hidden, hidden_states = self.encoder(embedding, num_frames, output_hidden_states=output_hidden_states)
         frame_features = self.pooler(last_hidden).flatten(1).view(batch * views, num_frames, -1)  # (B*V, T, C)
         pooled = frame_features.view(batch, views * num_frames, -1).mean(dim=1)  # (B, C)
         return TANetModelOutput(
@@ -687,6 +990,7 @@ class TANetModel(TANetPreTrainedModel):
             pooler_output=pooled,
             frame_features=frame_features,
             hidden_states=hidden_states,
+            tam_weights=tuple(tam_weights) if output_tam_weights else None,
         )
 
 
@@ -736,6 +1040,7 @@ class TANetForVideoClassification(TANetPreTrainedModel):
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_tam_weights: bool | None = None,
         **kwargs,
     ) -> TANetVideoClassifierOutput:
         """
@@ -747,10 +1052,17 @@ class TANetForVideoClassification(TANetPreTrainedModel):
                 targets (`"regression"`); the loss follows `config.problem_type` as in transformers.
             output_hidden_states (`bool`, *optional*):
                 Return the stem's and every stage's output.
+            output_tam_weights (`bool`, *optional*):
+                Return every TAM's `Θ` and `V`, as [`TANetModel`] does.
             return_dict (`bool`, *optional*):
                 Return a tuple instead of a [`TANetVideoClassifierOutput`] when `False`.
         """
-        outputs = self.tanet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        outputs = self.tanet(
+            pixel_values,
+            output_hidden_states=output_hidden_states,
+            output_tam_weights=output_tam_weights,
+            return_dict=True,
+        )
         batch = pixel_values.shape[0]
         frame_logits = self.classifier(self.dropout(outputs.frame_features))  # (B*V, T, num_labels)
         view_logits = frame_logits.mean(dim=1).view(batch, -1, self.num_labels)  # (B, V, num_labels)
@@ -766,6 +1078,7 @@ class TANetForVideoClassification(TANetPreTrainedModel):
             logits=logits,
             view_logits=view_logits if pixel_values.ndim == 6 else None,
             hidden_states=outputs.hidden_states,
+            tam_weights=outputs.tam_weights,
         )
 
 
@@ -780,6 +1093,13 @@ __all__ = [
     "TANetForVideoClassification",
     "TANetTemporalAdaptiveModule",
     "TANetRectifiedTAM",
+    "TANetTAMWeights",
+    "TANetTemporalPooling",
+    "TANetTemporalConv",
+    "TANetChannelwiseTemporalConv",
+    "TANetTemporalShift",
+    "TANetInflatedTaps",
+    "TANetNonLocal",
     "TANetModelOutput",
     "TANetVideoClassifierOutput",
 ]
