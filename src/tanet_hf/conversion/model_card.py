@@ -108,7 +108,18 @@ def _architecture_name(config: TANetConfig) -> str:
             depth = name.upper() if name[1:].isdigit() else name
             break
     depth = depth or f"ResNet(depths={list(config.depths)}, widths={list(config.hidden_sizes)})"
-    family = "TANet" if config.temporal_module == "tam" else "C2D"
+    # Table 2's names for the temporal modules in the same backbone (`TANetConfig.temporal_module`)
+    family = {
+        "tam": "TANet",
+        "none": "C2D",
+        "pool": "C2D-Pool",
+        "tconv": "C2D-TConv",
+        "tim": "C2D-TIM",
+        "tsm": "TSM",
+        "i3d": "I3D-3x1x1",
+        "global_se": "C2D-GlobalSE",
+        "nonlocal": "NL-C2D",
+    }[config.temporal_module]
     return f"{family}-{depth}"
 
 
