@@ -92,3 +92,15 @@ def test_cli_plots_theta_v_and_the_i3d_kernels(tmp_path):
     assert Image.open(out).size[0] > 0
     with pytest.raises(ValueError, match="no shared temporal kernels"):
         main(["visualize-kernels", str(tanet), *videos, "--output", str(out), "--compare", str(tanet)])
+
+
+@needs_variants
+@pytest.mark.parametrize("module", ["tconv", "tim", "i3d"])
+def test_every_shared_kernel_variant_gives_its_kernels(module):
+    torch.manual_seed(0)
+    model = TANetForVideoClassification(TANetConfig(**tiny_config_kwargs(temporal_module=module)))
+    found = shared_temporal_kernels(model)
+    assert list(found) == ["stage1", "stage2", "stage3", "stage4"]
+    width = 32  # stage4's bottleneck width: 128 / 4
+    taps = {"tconv": width * width, "tim": width, "i3d": width * 64}[module]  # i3d: conv1 is 64 → 32, 1×1
+    assert found["stage4"].shape == (taps, 3)

@@ -99,24 +99,42 @@ def collect_tam_weights(
 
 def shared_temporal_kernels(model: nn.Module) -> dict[str, np.ndarray]:
     """
-    The temporal kernels of a model whose kernels are the same for every video (TConv, TIM, I3D 3×1×1), per stage:
-    the weights of every convolution in the stage's last block that extends over time only — `Conv3d` with a
-    `K×1×1` kernel, `Conv2d` with a `K×1` kernel (time × space on `(T, H·W)`), `Conv1d` with `K > 1` — outside
-    TAM, as `(filters, K)`. Stages without one are left out.
+    The temporal kernels of a model whose kernels are the same for every video (TConv, TIM, I3D 3×1×1), per stage,
+    from the stage's last block, as `(taps, K)` rows (one row per filter and input channel); stages without one are
+    left out. What counts as a temporal kernel in a block (outside TAM):
+
+    - a convolution that extends over time only: `Conv3d` `K×1×1` (TConv), `Conv2d` `K×1`, `Conv1d` with `K > 1`;
+    - a `(C, K)` weight of the block's temporal module (`block.tam.weight`: TIM's channel-wise taps);
+    - I3D's inflated `conv1`: the block's `conv1` weight is the centre tap `W_0` and `block.tam.weight`
+      `(C_out, C_in, 2, kh, kw)` holds the outer taps `W_{-1}`, `W_{+1}` (`block.inflated` is true); rows are
+      `(W_{-1}, W_0, W_{+1})` per filter, input channel and spatial position.
     """
     stages = model.tanet.encoder.stages if hasattr(model, "tanet") else model.encoder.stages
     found: dict[str, np.ndarray] = {}
     for index, stage in enumerate(stages):
-        tams = [m for m in stage.layers[-1].modules() if isinstance(m, TANetTemporalAdaptiveModule)]
-        inside_tam = {id(m) for tam in tams for m in tam.modules()}
-        kernels = [
-            module.weight.detach().float().cpu().reshape(-1, module.kernel_size[0]).numpy()
-            for module in stage.layers[-1].modules()
-            if id(module) not in inside_tam and _is_temporal_convolution(module)
-        ]
+        kernels = _block_temporal_kernels(stage.layers[-1])
         if kernels:
-            found[f"stage{index + 1}"] = np.concatenate(kernels)
+            found[f"stage{index + 1}"] = np.concatenate([k.detach().float().cpu().numpy() for k in kernels])
     return found
+
+
+def _block_temporal_kernels(block: nn.Module) -> list[torch.Tensor]:
+    """The rules of [`shared_temporal_kernels`] for one block: a list of `(taps, K)` tensors."""
+    tams = [m for m in block.modules() if isinstance(m, TANetTemporalAdaptiveModule)]
+    inside_tam = {id(m) for tam in tams for m in tam.modules()}
+    kernels = [
+        module.weight.reshape(-1, module.kernel_size[0])
+        for module in block.modules()
+        if id(module) not in inside_tam and _is_temporal_convolution(module)
+    ]
+    weight = getattr(getattr(block, "tam", None), "weight", None)
+    if isinstance(weight, torch.Tensor) and id(block.tam) not in inside_tam:
+        if weight.ndim == 2:  # TIM: (C, K)
+            kernels.append(weight)
+        elif weight.ndim == 5 and weight.shape[2] == 2 and getattr(block, "inflated", False):  # I3D outer taps
+            centre = block.conv1.weight
+            kernels.append(torch.stack([weight[:, :, 0], centre, weight[:, :, 1]], dim=-1).reshape(-1, 3))
+    return kernels
 
 
 def _is_temporal_convolution(module: nn.Module) -> bool:
