@@ -197,7 +197,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-frames", type=int, default=8, help="Frames per clip T.")
     parser.add_argument("--arch", default="tiny", choices=list(ARCHITECTURES))
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-steps", type=int, default=200, help="Optimizer steps per training run.")
+    parser.add_argument("--max-steps", type=int, default=150, help="Optimizer steps per training run.")
     parser.add_argument("--num-workers", type=int, default=1, help="DataLoader workers of each training run.")
     parser.add_argument("--timing-steps", type=int, default=10, help="Timed training steps per module.")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads for timing.")
