@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from tanet_hf.synthetic import (
+    ALL_CLASSES,
     CLASSES,
     INFO_FILE,
+    TASKS,
     SyntheticMotionConfig,
+    _class_motion,
     _size_profile,
     generate_synthetic_motion_dataset,
     render_motion_video,
@@ -62,6 +65,53 @@ def test_object_size_follows_the_profile():
     assert background_diff["receding"][-1] > background_diff["receding"][4] > 0
     # the object is largest in the middle of "approaching_then_receding": the middle frame differs most from frame 0
     assert np.argmax(background_diff["approaching_then_receding"]) in range(5, 11)
+
+
+def test_every_task_has_distinct_classes_and_the_default_task_is_unchanged():
+    assert TASKS["size_profile"] == CLASSES and SyntheticMotionConfig().classes == list(CLASSES)
+    families = [TASKS[task] for task in ("size_profile", "speed", "camera", "order")]
+    assert sum(len(f) for f in families) == len(set(ALL_CLASSES)) == len(TASKS["all"])
+    assert ALL_CLASSES[: len(CLASSES)] == CLASSES  # the size-profile classes keep their per-class seeds
+
+
+def test_speed_classes_visit_the_same_sizes_at_different_speeds():
+    config = SyntheticMotionConfig(num_video_frames=48)
+    motions = {label: _class_motion(label, np.random.default_rng(2), config) for label in TASKS["speed"]}
+    for motion in motions.values():  # a triangle wave over whole cycles: uniform sizes in [0, 1]
+        assert motion.size.mean() == pytest.approx(0.5, abs=0.03) and motion.size.min() < 0.1 < 0.9 < motion.size.max()
+    speeds = [np.abs(np.diff(motions[label].size)).mean() for label in TASKS["speed"]]
+    assert speeds[0] < speeds[1] < speeds[2] and speeds[2] == pytest.approx(3 * speeds[0], rel=0.15)
+
+
+def test_camera_classes_move_the_object_the_background_or_both():
+    config = SyntheticMotionConfig(noise=0.0)
+    moved = {}
+    for label in TASKS["camera"]:
+        motion = _class_motion(label, np.random.default_rng(4), config)
+        moved[label] = (np.ptp(motion.position, axis=0).max() > 10, np.ptp(motion.background_shift, axis=0).max() > 10)
+        assert np.ptp(motion.size) == 0  # constant size: only what moves differs
+    assert moved == {
+        "still": (False, False),
+        "object_moves": (True, False),
+        "camera_pans": (True, True),
+        "camera_tracks_object": (False, True),
+    }
+    still = render_motion_video("still", np.random.default_rng(5), config)
+    pan = render_motion_video("camera_pans", np.random.default_rng(5), config)
+    assert np.array_equal(still[0], still[-1])
+    assert (np.abs(pan[0].astype(int) - pan[-1]).sum(axis=-1) > 0).mean() > 0.5  # most pixels change in a pan
+
+
+def test_order_classes_are_time_reversals_of_each_other_in_size_and_speed():
+    config = SyntheticMotionConfig()
+    first = _class_motion("moves_then_pulses", np.random.default_rng(6), config)
+    second = _class_motion("pulses_then_moves", np.random.default_rng(6), config)
+    np.testing.assert_allclose(np.sort(first.size), np.sort(second.size))  # same sizes, other order
+    np.testing.assert_allclose(first.size[:8], 0.3)
+    np.testing.assert_allclose(second.size[8:], 0.3)
+    assert second.size[:8].max() > 0.9 and first.size[8:].max() > 0.9
+    step = np.linalg.norm(np.diff(first.position, axis=0), axis=1)
+    assert np.all(step[:7] > 0) and np.all(step[8:] == 0)  # moves, then stays in place while it pulses
 
 
 def test_bad_settings_raise():
@@ -135,6 +185,10 @@ def test_cli_and_videofolder_loading(tmp_path):
          "--size", "32", "--num-video-frames", "6"]
     )  # fmt: skip
     assert code == 0
+    camera = tmp_path / "camera"
+    assert main(["make-synthetic", str(camera), "--task", "camera", "--train-per-class", "1", "--validation-per-class",
+                 "0", "--test-per-class", "0", "--size", "32", "--num-video-frames", "4"]) == 0  # fmt: skip
+    assert json.loads((camera / INFO_FILE).read_text())["classes"] == sorted(TASKS["camera"])
     loaded = load_dataset("videofolder", data_dir=str(out), cache_dir=str(tmp_path / "cache"))
     assert sorted(loaded) == ["train", "validation"]
     assert loaded["train"].features["label"].names == sorted(CLASSES)

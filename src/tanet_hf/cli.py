@@ -18,12 +18,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "push": ("tanet_hf.conversion.hub", "Push a converted or trained folder to the Hugging Face Hub."),
     "model-cards": ("tanet_hf.conversion.model_card", "Regenerate the model cards under model_cards/."),
     "reencode": ("tanet_hf.reencode", "Re-encode videos to short-GOP, short-side-256 files for fast loading."),
-    "make-synthetic": ("tanet_hf.synthetic", "Generate the synthetic motion-direction video dataset."),
+    "make-synthetic": ("tanet_hf.synthetic", "Generate the synthetic motion video dataset (task families: --task)."),
     "predict": ("tanet_hf.tools.predict", "Labels and scores of video files (batched; unreadable videos skipped)."),
     "fuse": ("tanet_hf.tools.fuse", "Fuse the saved scores of several models and re-score them offline."),
     "extract-features": ("tanet_hf.tools.features", "Clip, frame or sliding-window features of video files."),
     "classify-long": ("tanet_hf.tools.classify_long", "Labels along a long video, one per sliding window."),
     "export": ("tanet_hf.tools.export", "Export a classifier to ONNX (dynamo exporter) or a torch.export program."),
+    "gradcam": ("tanet_hf.tools.gradcam", "Grad-CAM maps of a video overlaid on its frames (PNG strip, GIF or MP4)."),
+    "visualize-kernels": (
+        "tanet_hf.tools.visualize_kernels",
+        "Distributions of TAM's kernels Θ and importance maps V per stage (paper Figs. 3, 5, 6) as a PNG.",
+    ),
 }
 
 
