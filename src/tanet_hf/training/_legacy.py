@@ -1110,7 +1110,7 @@ def model_card_text(
     train_args: TrainArguments,
 ) -> str:
     """The trained folder's card, written by the one card writer (`tanet_hf.conversion.model_card`)."""
-    from .conversion.model_card import build_model_card
+    from ..conversion.model_card import build_model_card
 
     values = {**recipe, "lr_steps": tuple(recipe["lr_steps"])}
     resolved = dataclasses.replace(
