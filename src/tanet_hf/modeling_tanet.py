@@ -154,32 +154,38 @@ class AggregationRecipe:
         with torch.no_grad():
             output = self.aggregate(self.clips, self.weights)
         if output.stride() != self.stride:  # a different memory format: restore the forward's layout
-            output = torch.empty_strided(output.shape, self.stride, dtype=output.dtype).copy_(output)
+            output = output.new_empty_strided(output.shape, self.stride).copy_(output)
         return output
 
 
-def attach_recipe(output: torch.Tensor, recipe: AggregationRecipe) -> torch.Tensor:
-    """Attach `recipe` to `output` (a view of the aggregation's result) for [`saved_as_recipe`]; eager mode only
-    (under `torch.compile` the partitioner decides what is saved). Returns `output`."""
+def attach_recipe(
+    output: torch.Tensor, aggregate: Callable, clips: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Attach to `output = aggregate(clips, weights)` its [`AggregationRecipe`] for [`saved_as_recipe`]; eager mode
+    only (under `torch.compile` the partitioner decides what is saved). Returns `output`."""
     if not torch.compiler.is_compiling():
-        output.tam_recipe = recipe
+        output.tam_recipe = AggregationRecipe(aggregate, clips, weights, output)
     return output
 
 
 @contextmanager
 def saved_as_recipe(tensor: torch.Tensor):
     """
-    Within this context autograd does not keep `tensor`, a TAM output carrying an [`AggregationRecipe`], for
-    backward: an operation that saves it (the convolution after TAM saves its input) keeps the recipe instead, and
-    the backward pass rebuilds the values (one aggregation pass) when it needs them. Every other saved tensor is
-    kept as usual; for a tensor without a recipe, with gradients off or under `torch.compile` this does nothing.
+    Within this context autograd does not keep `tensor`, a TAM output (or a view of one) carrying an
+    [`AggregationRecipe`], for backward: an operation that saves it (the convolution after TAM saves its input)
+    keeps the recipe instead, and the backward pass rebuilds the values (one aggregation pass) when it needs them.
+    Every other saved tensor is kept as usual; for a tensor without a recipe, with gradients off or under
+    `torch.compile` this does nothing.
 
     Why: in a training step TAM's aggregation keeps its input `X` (for `dW` and the ReLU's mask) and the next
     convolution keeps TAM's output `Y` (for its weight gradient): one full-size tensor per TAM more than C2D, whose
     ReLU and convolution share one. Rebuilding `Y` from `X` and `W` brings TANet's saved activations to C2D's.
     """
-    recipe = getattr(tensor, "tam_recipe", None)
-    if recipe is None or not torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+        yield
+        return
+    recipe = getattr(tensor if tensor._base is None else tensor._base, "tam_recipe", None)  # on the result itself
+    if recipe is None:
         yield
         return
     storage = tensor.untyped_storage().data_ptr()  # `tensor` stays alive here, so no other tensor can reuse it
@@ -296,9 +302,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
         frames_and_batch, channels, height, width = hidden_state.shape
         clips = hidden_state.view(-1, self.num_frames, channels, height, width)  # (B, T, C, H, W)
         out = self._reference(clips) if self.implementation == "reference" else self._fast(clips)
-        recipe = getattr(out, "tam_recipe", None)
-        out = out.view(frames_and_batch, channels, height, width)
-        return out if recipe is None else attach_recipe(out, recipe)
+        return out.view(frames_and_batch, channels, height, width)
 
     def _global_kernel(self, squeezed: torch.Tensor) -> torch.Tensor:
         """
@@ -355,7 +359,7 @@ class TANetTemporalAdaptiveModule(nn.Module):
         weights = self.weights_from_squeeze(squeezed).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
             out = TANetTemporalAggregation.apply(clips, weights)
-            return attach_recipe(out, AggregationRecipe(shift_accumulate, clips, weights, out))
+            return attach_recipe(out, shift_accumulate, clips, weights)
         return shift_accumulate(clips, weights)  # no graph to record: skip the autograd.Function machinery
 
     def _reference(self, clips: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ import torch
 from torch.utils.flop_counter import register_flop_formula
 
 from ..modeling_tanet import (
-    AggregationRecipe,
     TANetRectifiedTAM,
     attach_recipe,
     shift_accumulate,
@@ -314,8 +313,8 @@ def rectified_tam_forward(unit: TANetRectifiedTAM, pre_activation: torch.Tensor)
     rectified, sums = torch.ops.tanet_hf.relu_spatial_sum(clips)
     weights = unit.weights_from_squeeze(sums / (height * width)).to(clips.dtype)
     out = torch.ops.tanet_hf.aggregate(rectified, weights)
-    recipe = AggregationRecipe(torch.ops.tanet_hf.aggregate, rectified, weights, out)
-    return attach_recipe(out.view(frames_and_batch, channels, height, width), recipe)
+    attach_recipe(out, torch.ops.tanet_hf.aggregate, rectified, weights)
+    return out.view(frames_and_batch, channels, height, width)
 
 
 __all__ = ["KERNEL_CALLS", "rectified_tam_forward", "supports_inference"]
