@@ -15,8 +15,9 @@ and, per iteration, wall time, the process's CPU time and its minor page faults.
 Every round runs every (setting, mode, network) once, the networks in a rotating order, so background load hits
 all of them alike; ratios are the median over rounds of the per-round ratio (paired), and the JSON also keeps the
 ratio of the medians. Activation memory: the distinct tensors one training forward saves for backward (counted
-per storage through `torch.autograd.graph.saved_tensors_hooks`, weights excluded), and TANet/C2D of it. Peak memory is measured in an extra, untimed iteration: on CUDA `torch.cuda.max_memory_allocated`
-above what was allocated before the iteration; on CPU the process's resident set size (RSS, via psutil, sampled
+per storage through `torch.autograd.graph.saved_tensors_hooks`, weights excluded), and TANet/C2D of it. Peak
+memory is measured in an extra, untimed iteration: on CUDA `torch.cuda.max_memory_allocated` above what was
+allocated before the iteration; on CPU the process's resident set size (RSS, via psutil, sampled
 every millisecond by a thread, after `malloc_trim`) above its value before the iteration: an upper bound of the
 tensors' peak that also counts allocator slack.
 
