@@ -516,8 +516,9 @@ class TANetBlock(GradientCheckpointingLayer):
 
     def _conv_after(self, position: str, conv: nn.Module, hidden_state: torch.Tensor) -> torch.Tensor:
         """`conv(hidden_state)`; where `hidden_state` is the output of this block's TAM at `position`, the convolution
-        keeps TAM's recipe for backward instead of the tensor ([`saved_as_recipe`]): C2D's activation memory."""
-        if self.tam_position != position:
+        keeps TAM's recipe for backward instead of the tensor ([`saved_as_recipe`]): C2D's activation memory. Not
+        under gradient checkpointing, whose own hooks already keep nothing inside the block."""
+        if self.tam_position != position or self.gradient_checkpointing:
             return conv(hidden_state)
         with saved_as_recipe(hidden_state):
             return conv(hidden_state)
