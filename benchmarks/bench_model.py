@@ -14,8 +14,10 @@ and, per iteration, wall time, the process's CPU time and its minor page faults.
 
 Every round runs every (setting, mode, network) once, the networks in a rotating order, so background load hits
 all of them alike; ratios are the median over rounds of the per-round ratio (paired), and the JSON also keeps the
-ratio of the medians. Peak memory is measured in an extra, untimed iteration: on CUDA `torch.cuda.max_memory_allocated`
-above what was allocated before the iteration; on CPU the process's resident set size (RSS, via psutil, sampled
+ratio of the medians. Activation memory: the distinct tensors one training forward saves for backward (counted
+per storage through `torch.autograd.graph.saved_tensors_hooks`, weights excluded), and TANet/C2D of it. Peak
+memory is measured in an extra, untimed iteration: on CUDA `torch.cuda.max_memory_allocated` above what was
+allocated before the iteration; on CPU the process's resident set size (RSS, via psutil, sampled
 every millisecond by a thread, after `malloc_trim`) above its value before the iteration: an upper bound of the
 tensors' peak that also counts allocator slack.
 
@@ -70,6 +72,8 @@ RATIOS = (  # (key, numerator, denominator) of the time ratios reported
 )
 # Goals of the performance issue: (device type, mode) → largest allowed TANet/C2D time ratio.
 GOALS = {("cpu", "inference"): 1.03, ("cpu", "train"): 1.05, ("cuda", "inference"): 1.05, ("cuda", "train"): 1.05}
+# Goal of the memory issue: TANet's saved-for-backward activations at most this multiple of C2D's.
+SAVED_ACTIVATIONS_GOAL = 1.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +231,29 @@ class PeakMemory:
         self.peak_bytes = self._peak - self._base
 
 
+def saved_activation_bytes(model: torch.nn.Module, step: Callable[[], torch.Tensor]) -> tuple[int, int]:
+    """
+    Bytes and count of the distinct tensors autograd keeps for backward while `step()` builds a loss (then
+    released by `backward`): every tensor the graph saves passes through `torch.autograd.graph.saved_tensors_hooks`,
+    counted once per storage (the ReLU's output and the next convolution's input are one tensor), the model's
+    parameters and buffers left out. Activation memory, what a larger batch multiplies.
+    """
+    weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()  # the graph holds it: no address is reused meanwhile
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = step()
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values()), len(storages)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The workloads
 # ----------------------------------------------------------------------------------------------------------------
@@ -301,6 +328,16 @@ class Workload:
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def saved_activations(self) -> tuple[int, int]:
+        """Saved-for-backward bytes and tensor count of one training forward ([`saved_activation_bytes`])."""
+        self.model.train()
+
+        def loss() -> torch.Tensor:
+            with self.autocast():
+                return self.forward(self.pixel_values, labels=self.labels).loss
+
+        return saved_activation_bytes(self.model, loss)
 
     def step(self, mode: str) -> Callable[[], None]:
         return self.inference if mode == "inference" else self.train
@@ -403,6 +440,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             with PeakMemory(device) as peak:
                 run()
             memory[setting, mode, name] = peak.peak_bytes
+    saved = {(s, n): workloads[s, n].saved_activations() for s in args.settings for n in names if "train" in args.modes}
 
     rows = []
     for setting, mode in cases:
@@ -419,15 +457,27 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                 "clips_per_s": args.batch_size / median,
                 "peak_memory_mib": memory[setting, mode, name] / 2**20,
             }
+            if mode == "train":
+                saved_bytes, saved_count = saved[setting, name]
+                row["networks"][name]["saved_activations_mib"] = saved_bytes / 2**20
+                row["networks"][name]["saved_activation_tensors"] = saved_count
         for key, numerator, denominator in RATIOS:
             row[key] = time_ratios(wall[numerator], wall[denominator])
             row[key]["cpu_time_paired_median"] = time_ratios(cpu[numerator], cpu[denominator])["paired_median"]
+        if mode == "train":
+            row["saved_activations_over_c2d"] = {
+                n: row["networks"][n]["saved_activations_mib"] / row["networks"]["c2d"]["saved_activations_mib"]
+                for n in ("tanet", "tanet-reference")
+            }
         goal = GOALS.get((device.type, mode))
         row["goals"] = {
             "tanet_over_c2d_max": goal,
             "tanet_over_c2d_met": None if goal is None else row["tanet_over_c2d"]["paired_median"] <= goal,
             "fast_not_slower_than_reference": row["fast_over_reference"]["paired_median"] <= 1.0,
         }
+        if mode == "train":
+            row["goals"]["saved_activations_over_c2d_max"] = SAVED_ACTIVATIONS_GOAL
+            row["goals"]["saved_activations_met"] = row["saved_activations_over_c2d"]["tanet"] <= SAVED_ACTIVATIONS_GOAL
         rows.append(row)
 
     if hasattr(os, "getloadavg"):
@@ -451,6 +501,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             "optimizer": "SGD(lr=1e-3, momentum=0.9, weight_decay=1e-4)",
         },
         "memory_method": method,
+        "saved_activations_method": "distinct storages packed by torch.autograd.graph.saved_tensors_hooks in one "
+        "training forward, parameters and buffers excluded",
         "fast_vs_reference_max_abs_logit_diff": max_abs_diff,
         "results": rows,
     }
@@ -464,8 +516,8 @@ def format_table(record: dict) -> str:
     """
     lines = [
         "| setting | mode | TANet clips/s | C2D clips/s | TANet-ref clips/s | TANet/C2D wall (best) | TANet/C2D CPU "
-        "| ref/C2D | fast/ref | peak MiB TANet / C2D / ref |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| ref/C2D | fast/ref | peak MiB TANet / C2D / ref | saved MiB TANet / C2D / ref (TANet/C2D) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     on_cpu = record["machine"]["device"] == "cpu"
     for row in record["results"]:
@@ -476,9 +528,14 @@ def format_table(record: dict) -> str:
         cpu_ratio = f"{row['tanet_over_c2d']['cpu_time_paired_median']:.3f}" if on_cpu else "–"
         clips_per_s = " | ".join(f"{nets[n]['clips_per_s']:.2f}" for n in NETWORKS)
         memory = " / ".join(f"{nets[n]['peak_memory_mib']:.0f}" for n in NETWORKS)
+        saved = "–"
+        if "saved_activations_over_c2d" in row:
+            met = " ✓" if row["goals"]["saved_activations_met"] else f" ✗ goal ≤ {SAVED_ACTIVATIONS_GOAL}"
+            saved = " / ".join(f"{nets[n]['saved_activations_mib']:.1f}" for n in NETWORKS)
+            saved += f" ({row['saved_activations_over_c2d']['tanet']:.4f}{met})"
         lines.append(
             f"| {row['setting']} | {row['mode']} | {clips_per_s} | {ratios['tanet_over_c2d']}{mark} | {cpu_ratio} "
-            f"| {ratios['reference_over_c2d']} | {ratios['fast_over_reference']} | {memory} |"
+            f"| {ratios['reference_over_c2d']} | {ratios['fast_over_reference']} | {memory} | {saved} |"
         )
     return "\n".join(lines)
 
@@ -555,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "CPU: the same median on this process's CPU time"
     )
     print(f"fast vs reference: max |Δlogit| = {record['fast_vs_reference_max_abs_logit_diff']:.2e}")
-    print(f"memory: {record['memory_method']}")
+    print(f"memory: {record['memory_method']}; saved: {record['saved_activations_method']}")
     print(f"wrote {output}")
     return 0
 

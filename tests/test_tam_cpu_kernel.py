@@ -322,3 +322,34 @@ def test_concurrent_builds_leave_one_intact_library(fresh_library):
         paths = list(pool.map(lambda _: tam_cpu._compile(tam_cpu._compiler())[0], range(4)))
     assert len(set(paths)) == 1 and tam_cpu._is_intact(paths[0])
     assert sorted(p.name for p in paths[0].parent.iterdir()) == sorted([paths[0].name, paths[0].stem + ".sha256"])
+
+
+def compilations_over_batch_sizes(model: nn.Module, mode: str) -> tuple[int, set[str]]:
+    """Graphs compiled by `torch.compile(model, dynamic=True)` over batch sizes 2–6, and the operators they call."""
+    torch._dynamo.reset()
+    backend = CountingBackend()
+    compiled = torch.compile(model.train(mode == "train"), backend=backend, dynamic=True)
+    for batch in range(2, 7):
+        pixel_values = torch.randn(batch, 4, 3, 32, 32)
+        if mode == "train":
+            compiled(pixel_values, labels=torch.arange(batch) % 5).loss.backward()
+        else:
+            with torch.no_grad():
+                compiled(pixel_values)
+    torch._dynamo.reset()
+    return len(backend.graphs), {str(n.target).removesuffix(".default") for g in backend.graphs for n in g.graph.nodes}
+
+
+@pytest.mark.parametrize("mode", ["train", "inference"])
+def test_compiled_model_compiles_at_most_twice_over_batch_sizes_two_to_six_as_c2d(mode, calls):
+    """A dynamic batch (`dynamic=True`) compiles once, plus once where ATen's convolution picks another backend for
+    small batches (a guard on `B·T`, C2D's too); TAM adds no recompilation. `problem_type` is set first: transformers'
+    loss sets it on the first call, which would otherwise recompile once more (for any model)."""
+    counts = {}
+    for name, overrides in {"tanet": {}, "c2d": {"temporal_module": "none"}}.items():
+        model = TANetForVideoClassification(TANetConfig(**tiny_config_kwargs(**overrides)))
+        model.config.problem_type = "single_label_classification"
+        counts[name], graph_ops = compilations_over_batch_sizes(model, mode)
+        if name == "tanet":
+            assert {"tanet_hf.relu_spatial_sum", "tanet_hf.aggregate"} & graph_ops, graph_ops
+    assert counts["tanet"] <= 2 and counts["tanet"] == counts["c2d"], counts

@@ -154,6 +154,82 @@ def shift_correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: in
     return grad_weights
 
 
+class AggregationRecipe:
+    """
+    How to rebuild a TAM output `Y = aggregate(X, W)` (`(B, T, C, H, W)`) from its input `X` and its per-position
+    weights `W` `(B, T, K, C)`, both of which TAM's backward keeps anyway; see [`saved_as_recipe`].
+
+    `aggregate` is the function that computed `Y` (so the rebuilt values are bitwise the forward's); the layout of
+    `Y` is checked, and an in-place change of `X` or `W` after the forward is refused as autograd refuses it.
+    """
+
+    def __init__(self, aggregate: Callable, clips: torch.Tensor, weights: torch.Tensor, output: torch.Tensor):
+        self.aggregate = aggregate
+        self.clips, self.weights = clips.detach(), weights.detach()  # detach() shares the version counters
+        self.versions = (clips._version, weights._version)
+        self.stride = output.stride()
+
+    def __call__(self) -> torch.Tensor:
+        if (self.clips._version, self.weights._version) != self.versions:
+            raise RuntimeError(
+                "TAM's input or weights were modified in place after the forward (versions "
+                f"{(self.clips._version, self.weights._version)}, expected {self.versions}); its output cannot be "
+                "rebuilt for backward."
+            )
+        with torch.no_grad():
+            output = self.aggregate(self.clips, self.weights)
+        if output.stride() != self.stride:  # a different memory format: restore the forward's layout
+            output = output.new_empty_strided(output.shape, self.stride).copy_(output)
+        return output
+
+
+def attach_recipe(
+    output: torch.Tensor, aggregate: Callable, clips: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Attach to `output = aggregate(clips, weights)` its [`AggregationRecipe`] for [`saved_as_recipe`]; eager mode
+    only (under `torch.compile` the partitioner decides what is saved). Returns `output`."""
+    if not torch.compiler.is_compiling():
+        output.tam_recipe = AggregationRecipe(aggregate, clips, weights, output)
+    return output
+
+
+@contextmanager
+def saved_as_recipe(tensor: torch.Tensor):
+    """
+    Within this context autograd does not keep `tensor`, a TAM output (or a view of one) carrying an
+    [`AggregationRecipe`], for backward: an operation that saves it (the convolution after TAM saves its input)
+    keeps the recipe instead, and the backward pass rebuilds the values (one aggregation pass) when it needs them.
+    Every other saved tensor is kept as usual; for a tensor without a recipe, with gradients off or under
+    `torch.compile` this does nothing.
+
+    Why: in a training step TAM's aggregation keeps its input `X` (for `dW` and the ReLU's mask) and the next
+    convolution keeps TAM's output `Y` (for its weight gradient): one full-size tensor per TAM more than C2D, whose
+    ReLU and convolution share one. Rebuilding `Y` from `X` and `W` brings TANet's saved activations to C2D's.
+    """
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+        yield
+        return
+    recipe = getattr(tensor if tensor._base is None else tensor._base, "tam_recipe", None)  # on the result itself
+    if recipe is None:
+        yield
+        return
+    storage = tensor.untyped_storage().data_ptr()  # `tensor` stays alive here, so no other tensor can reuse it
+
+    def pack(saved: torch.Tensor):
+        if saved.untyped_storage().data_ptr() != storage:
+            return saved
+        return recipe, saved.shape, saved.stride(), saved.storage_offset()
+
+    def unpack(packed):
+        if isinstance(packed, torch.Tensor):
+            return packed
+        rebuild, shape, stride, offset = packed
+        return rebuild().as_strided(shape, stride, offset)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield
+
+
 class TANetTemporalAggregation(torch.autograd.Function):
     """
     TAM's temporal aggregation `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` with a hand-written backward.
@@ -348,7 +424,8 @@ class TANetTemporalAdaptiveModule(nn.Module):
             return clips * importance[..., None, None].to(clips.dtype)
         weights = self.weights_from_squeeze(squeezed).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
-            return TANetTemporalAggregation.apply(clips, weights)
+            out = TANetTemporalAggregation.apply(clips, weights)
+            return attach_recipe(out, shift_accumulate, clips, weights)
         return shift_accumulate(clips, weights)  # no graph to record: skip the autograd.Function machinery
 
     def _reference(self, clips: torch.Tensor) -> torch.Tensor:
@@ -720,6 +797,17 @@ class TANetBlock(GradientCheckpointingLayer):
             return self.activation(pre_activation)
         return self.tam(pre_activation) if self.tam_includes_relu else self.tam(self.activation(pre_activation))
 
+    def _conv_after(
+        self, position: str, conv: Callable[[torch.Tensor], torch.Tensor], hidden_state: torch.Tensor
+    ) -> torch.Tensor:
+        """`conv(hidden_state)`; where `hidden_state` is the output of this block's TAM at `position`, the convolution
+        keeps TAM's recipe for backward instead of the tensor ([`saved_as_recipe`]): C2D's activation memory. Not
+        under gradient checkpointing, whose own hooks already keep nothing inside the block."""
+        if self.tam_position != position or self.gradient_checkpointing:
+            return conv(hidden_state)
+        with saved_as_recipe(hidden_state):
+            return conv(hidden_state)
+
 
 class TANetBottleNeckLayer(TANetBlock):
     """
@@ -747,9 +835,9 @@ class TANetBottleNeckLayer(TANetBlock):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._relu_at("b", self.bn1(self._first_conv(out)))
-        out = self._relu_at("c", self.bn2(self.conv2(out)))
-        out = self._tam_at("d", self.bn3(self.conv3(out)))
+        out = self._relu_at("b", self.bn1(self._conv_after("a", self._first_conv, out)))
+        out = self._relu_at("c", self.bn2(self._conv_after("b", self.conv2, out)))
+        out = self._tam_at("d", self.bn3(self._conv_after("c", self.conv3, out)))
         return self._tam_at("output", self.activation(out + residual))
 
 
@@ -775,8 +863,8 @@ class TANetBasicLayer(TANetBlock):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._relu_at("b", self.bn1(self._first_conv(out)))
-        out = self._tam_at("c", self.bn2(self.conv2(out)))
+        out = self._relu_at("b", self.bn1(self._conv_after("a", self._first_conv, out)))
+        out = self._tam_at("c", self.bn2(self._conv_after("b", self.conv2, out)))
         return self._tam_at("output", self.activation(out + residual))
 
 

@@ -22,6 +22,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from ..modeling_tanet import (
     TANetRectifiedTAM,
+    attach_recipe,
     shift_accumulate,
     shift_correlate,
     transpose_shift_weights,
@@ -287,7 +288,8 @@ def rectified_tam_forward(unit: TANetRectifiedTAM, pre_activation: torch.Tensor)
 
     Inference (no gradient needed, eval-mode branches): one in-place call over `pre_activation` (the block's fresh
     BatchNorm output, as under `nn.ReLU(inplace=True)`). Otherwise: ReLU and squeeze in one pass, the branches in
-    PyTorch on the `(B, T, C)` sums, and the aggregation in one pass, each with its fused backward.
+    PyTorch on the `(B, T, C)` sums, and the aggregation in one pass, each with its fused backward; the output
+    carries the aggregation's recipe, so the convolution after it keeps no copy of it (`saved_as_recipe`).
     """
     if (
         pre_activation.device.type != "cpu"
@@ -310,7 +312,9 @@ def rectified_tam_forward(unit: TANetRectifiedTAM, pre_activation: torch.Tensor)
         return pre_activation
     rectified, sums = torch.ops.tanet_hf.relu_spatial_sum(clips)
     weights = unit.weights_from_squeeze(sums / (height * width)).to(clips.dtype)
-    return torch.ops.tanet_hf.aggregate(rectified, weights).view(frames_and_batch, channels, height, width)
+    out = torch.ops.tanet_hf.aggregate(rectified, weights)
+    attach_recipe(out, torch.ops.tanet_hf.aggregate, rectified, weights)
+    return out.view(frames_and_batch, channels, height, width)
 
 
 __all__ = ["KERNEL_CALLS", "rectified_tam_forward", "supports_inference"]
