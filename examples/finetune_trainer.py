@@ -3,7 +3,7 @@
 """Fine-tune TANet with `transformers.Trainer`, as the transformers video-classification guide does for VideoMAE.
 
 The same model, data and video processor as `examples/train.py`, driven by `Trainer` instead of the Accelerate
-loop: a `datasets` split wrapped in `tanet_hf.data.VideoClipDataset` (decoding and augmentation in DataLoader
+loop: a `datasets` split wrapped in `tanet_hf.training.loading.VideoClipDataset` (decoding and augmentation in DataLoader
 workers), a collator, `compute_metrics` with the package's `video_accuracy` metric, and the video processor as
 `processing_class` (saved next to the model by `trainer.save_model()`).
 
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from tanet_hf.data import VideoClipDataset
 from transformers import HfArgumentParser, Trainer, TrainingArguments
 
-from tanet_hf.data import VideoClipDataset
 from tanet_hf.training import (
     ARCHITECTURES,
     RECIPES,

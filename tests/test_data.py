@@ -11,17 +11,10 @@ import torch
 from datasets import ClassLabel, Video
 
 from tanet_hf import TANetVideoProcessor, VideoDecodeError
-from tanet_hf.data import (
-    EpochShuffleSampler,
-    VideoClipDataset,
-    detect_annotation_format,
-    load_video_classification_data,
-    make_video_dataloader,
-    read_label_names,
-    sample_seed,
-)
 from tanet_hf.synthetic import SyntheticMotionConfig, render_motion_video, write_video
 from tanet_hf.training.augmentation import TrainAugmentation
+from tanet_hf.training.datasets import detect_annotation_format, load_video_classification_data, read_label_names
+from tanet_hf.training.loading import EpochShuffleSampler, VideoClipDataset, make_video_dataloader, sample_seed
 
 
 @pytest.fixture(scope="module")

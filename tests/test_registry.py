@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tanet_hf import TANetConfig, registry
-from tanet_hf.data import read_label_names
 from tanet_hf.labels import LABEL_SETS, read_label_set, read_labels
-from tanet_hf.training import DataArguments, ModelArguments, TrainArguments, resolve_recipe
+from tanet_hf.training.arguments import DataArguments, ModelArguments, TrainArguments
+from tanet_hf.training.datasets import read_label_names
+from tanet_hf.training.recipes import resolve_recipe
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tanet_hf"
 INFERENCE_KEYS = {"sampling", "num_test_clips", "test_crop", "test_crop_size", "num_frames", "short_side_size",

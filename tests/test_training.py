@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import signal
@@ -18,23 +19,27 @@ import torch
 from safetensors.torch import load_file
 
 from tanet_hf import TANetConfig, TANetForVideoClassification
+from tanet_hf.registry import RECIPES
 from tanet_hf.synthetic import SyntheticMotionConfig, generate_synthetic_motion_dataset
-from tanet_hf.training import (
-    METRIC_DIR,
-    RECIPES,
-    DataArguments,
-    ModelArguments,
-    TrainArguments,
-    list_checkpoints,
-    load_video_accuracy,
-    lr_factor,
-    release_parameter_groups,
-    resolve_recipe,
-    scaled_learning_rate,
-    train,
-)
+from tanet_hf.training.arguments import DataArguments, ModelArguments, TrainArguments
+from tanet_hf.training.builders import release_parameter_groups
+from tanet_hf.training.checkpointing import list_checkpoints
+from tanet_hf.training.evaluation import METRIC_DIR, load_video_accuracy
+from tanet_hf.training.recipes import lr_factor, resolve_recipe, scaled_learning_rate
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_example(name: str):
+    """`examples/<name>.py` as a module (the examples are scripts, not part of the package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", REPO / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+train = _load_example("train").train
 ARCHITECTURES_TINY = dict(layer_type="basic", hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=16)
 VENV_BIN = Path(sys.executable).parent
 
@@ -199,7 +204,7 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
 
     from tanet_hf import TANetVideoProcessor
     from tanet_hf.registry import DATASETS
-    from tanet_hf.training import build_augmentation, build_model, build_processor
+    from tanet_hf.training.builders import build_augmentation, build_model, build_processor
 
     STHV2_FLIP_LABEL_MAP = DATASETS["sthv2"].flip_label_map
 
@@ -406,11 +411,7 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tiny_dataset, tmp_path):
 
 
 def test_trainer_example_runs(tiny_dataset, tmp_path):
-    sys.path.insert(0, str(REPO / "examples"))
-    try:
-        import finetune_trainer
-    finally:
-        sys.path.remove(str(REPO / "examples"))
+    finetune_trainer = _load_example("finetune_trainer")
     out = tmp_path / "trainer"
     metrics = finetune_trainer.main(
         [
