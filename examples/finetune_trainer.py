@@ -3,8 +3,8 @@
 """Fine-tune TANet with `transformers.Trainer`, as the transformers video-classification guide does for VideoMAE.
 
 The same model, data and video processor as `examples/train.py`, driven by `Trainer` instead of the Accelerate
-loop: a `datasets` split wrapped in `tanet_hf.training.loading.VideoClipDataset` (decoding and augmentation in DataLoader
-workers), a collator, `compute_metrics` with the package's `video_accuracy` metric, and the video processor as
+loop: a `datasets` split wrapped in `tanet_hf.training.loading.VideoClipDataset` (decoding and augmentation in
+DataLoader workers), a collator, `compute_metrics` with the package's `video_accuracy` metric, and the video processor as
 `processing_class` (saved next to the model by `trainer.save_model()`).
 
     python examples/finetune_trainer.py --dataset data/synthetic --arch tiny --recipe synthetic \
@@ -26,20 +26,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tanet_hf.data import VideoClipDataset
 from transformers import HfArgumentParser, Trainer, TrainingArguments
 
-from tanet_hf.training import (
-    ARCHITECTURES,
-    RECIPES,
-    DataArguments,
-    ModelArguments,
-    build_augmentation,
-    build_model,
-    build_processor,
-    checkpoint_label_names,
-    load_video_accuracy,
-)
+from tanet_hf.registry import ARCHITECTURES, RECIPES
+from tanet_hf.training.arguments import DataArguments, ModelArguments
+from tanet_hf.training.builders import build_augmentation, build_model, build_processor, checkpoint_label_names
+from tanet_hf.training.evaluation import load_video_accuracy
+from tanet_hf.training.loading import VideoClipDataset
 
 logger = logging.getLogger("finetune_trainer")
 
