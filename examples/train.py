@@ -30,7 +30,15 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from tanet_hf.training.arguments import DataArguments, ModelArguments, TrainArguments, parse_arguments
+from tanet_hf.training.arguments import (
+    DataArguments,
+    LaunchError,
+    ModelArguments,
+    TrainArguments,
+    check_distributed_launch,
+    parse_arguments,
+    recipe_from_arguments,
+)
 from tanet_hf.training.builders import (
     build_augmentation,
     build_model,
@@ -47,10 +55,10 @@ from tanet_hf.training.checkpointing import (
     save_checkpoint,
 )
 from tanet_hf.training.datasets import VideoClassificationData
-from tanet_hf.training.evaluation import evaluate_model, final_evaluation
+from tanet_hf.training.evaluation import describe, evaluate_model, final_evaluation, summarise
 from tanet_hf.training.loading import VideoClipDataset, make_video_dataloader
 from tanet_hf.training.model_folder import save_final_model
-from tanet_hf.training.recipes import lr_factor, resolve_recipe, scaled_learning_rate
+from tanet_hf.training.recipes import lr_factor, scaled_learning_rate, warmup_steps_of
 
 logger = logging.getLogger("train")
 
@@ -91,13 +99,9 @@ def _flat_config(*parts: Any) -> dict[str, Any]:
     return flat
 
 
-def _subset(dataset, limit: int | None):
-    return dataset.select(range(min(limit, len(dataset)))) if limit is not None else dataset
-
-
 def train(model_args: ModelArguments, data_args: DataArguments, train_args: TrainArguments) -> TrainingResult:
     """Train (or resume), evaluate and save; see the module documentation. Returns a [`TrainingResult`]."""
-    recipe = resolve_recipe(train_args, model_args, data_args)
+    recipe = recipe_from_arguments(train_args, model_args, data_args)
     output_dir = Path(train_args.output_dir)
     trackers = _trackers(train_args.report_to)
     accelerator = Accelerator(
@@ -107,6 +111,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dynamo_backend="inductor" if model_args.torch_compile else None,
     )
+    check_distributed_launch(accelerator.num_processes)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(train_args.seed)
@@ -114,11 +119,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     # ---- data -----------------------------------------------------------------------------------------------
     init_labels = checkpoint_label_names(model_args.init_from)
     with accelerator.main_process_first():
-        data: VideoClassificationData = data_args.load()
+        data: VideoClassificationData = data_args.load(seed=train_args.seed)
     if "train" not in data.splits:
         raise ValueError(f"The dataset has no train split (splits: {sorted(data.splits)}).")
     label_names = data.label_names
-    model = build_model(model_args, label_names, recipe["dropout"])
+    model = build_model(model_args, label_names, recipe.dropout)
     processor = build_processor(data_args, recipe, model.config.num_frames, model_args.init_from)
     augmentation = build_augmentation(
         data_args, recipe, label_names, labels_changed=init_labels is not None and init_labels != label_names
@@ -129,22 +134,22 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         model = model.to(memory_format=torch.channels_last)
 
     train_clips = VideoClipDataset(
-        _subset(data.splits["train"], data_args.max_train_samples), processor, "train", train_args.seed,
+        data.splits["train"], processor, "train", train_args.seed,
         strict=data_args.strict_videos, augmentation=augmentation,
     )  # fmt: skip
     eval_split = "validation" if "validation" in data.splits else ("test" if "test" in data.splits else None)
     test_split = "test" if "test" in data.splits else eval_split
     eval_batch = train_args.per_device_eval_batch_size or train_args.per_device_train_batch_size
-    workers = data_args.num_workers
+    workers = train_args.dataloader_num_workers
     train_loader = make_video_dataloader(
         train_clips, train_args.per_device_train_batch_size, shuffle=True, seed=train_args.seed, num_workers=workers,
         pin_memory=accelerator.device.type == "cuda",
     )  # fmt: skip
     eval_loader = test_loader = None
     if eval_split is not None:
-        eval_clips = VideoClipDataset(_subset(data.splits[eval_split], data_args.max_eval_samples), processor, "eval")
+        eval_clips = VideoClipDataset(data.splits[eval_split], processor, "eval")
         eval_loader = make_video_dataloader(eval_clips, eval_batch, shuffle=False, num_workers=workers)
-        test_clips = VideoClipDataset(_subset(data.splits[test_split], data_args.max_eval_samples), processor, "test")
+        test_clips = VideoClipDataset(data.splits[test_split], processor, "test")
         test_batch = max(1, eval_batch // max(1, processor.num_test_clips))
         test_loader = make_video_dataloader(test_clips, test_batch, shuffle=False, num_workers=workers)
 
@@ -152,7 +157,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     global_batch = (
         train_args.per_device_train_batch_size * accelerator.num_processes * train_args.gradient_accumulation_steps
     )
-    learning_rate = scaled_learning_rate(recipe["learning_rate"], global_batch, train_args.scale_lr)
+    learning_rate = scaled_learning_rate(recipe, global_batch, train_args.scale_lr)
     optimizer = build_optimizer(model, recipe, learning_rate)
     batches_per_epoch = math.ceil(
         len(train_clips) / (train_args.per_device_train_batch_size * accelerator.num_processes)
@@ -162,10 +167,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         total_steps = train_args.max_steps
         num_epochs = math.ceil(total_steps / steps_per_epoch)
     else:
-        num_epochs = int(recipe["num_train_epochs"])
+        num_epochs = math.ceil(recipe.num_train_epochs)
         total_steps = num_epochs * steps_per_epoch
+    warmup_steps = warmup_steps_of(recipe, steps_per_epoch, train_args.warmup_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, steps_per_epoch, total_steps, recipe)
+        optimizer, lambda step: lr_factor(step, steps_per_epoch, total_steps, recipe, warmup_steps)
     )
 
     train_sampler = train_loader.sampler  # the EpochShuffleSampler, shared with the prepared loaders
@@ -202,10 +208,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         logger.info(
             "Training %s (%s, %d labels, %.2fM parameters) on %d videos: %d epochs × %d steps, global batch %d "
             "(%d processes × %d × %d accumulation), lr %.5g (%s), %s schedule.",
-            type(accelerator.unwrap_model(model)).__name__, model_args.temporal_module, len(label_names),
+            type(accelerator.unwrap_model(model)).__name__, accelerator.unwrap_model(model).config.temporal_module, len(label_names),
             sum(p.numel() for p in model.parameters()) / 1e6, len(train_clips), num_epochs, steps_per_epoch,
             global_batch, accelerator.num_processes, train_args.per_device_train_batch_size,
-            train_args.gradient_accumulation_steps, learning_rate, recipe["optimizer"], recipe["lr_scheduler"],
+            train_args.gradient_accumulation_steps, learning_rate, recipe.optimizer, recipe.lr_scheduler,
         )  # fmt: skip
     if trackers:
         accelerator.init_trackers(
@@ -225,6 +231,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             "global_batch": global_batch,
             "label_names": label_names,
         }
+
+    def validate(epoch: float) -> None:
+        """Single-view validation of the model being trained, logged and kept in the history."""
+        results = summarise(evaluate_model(model, eval_loader, accelerator, f"eval step {global_step}"))
+        summary = {k: v for k, v in results.items() if k in ("top1", "top5", "mean_class_accuracy")}
+        state["log_history"].append(
+            {"step": global_step, "epoch": epoch, **{f"eval/{k}": v for k, v in summary.items()}}
+        )
+        accelerator.log({f"eval/{k}": v for k, v in summary.items()}, step=global_step)
+        if accelerator.is_main_process:
+            logger.info("epoch %g: %s %s", epoch, eval_split, describe(summary))
 
     global_step = int(state["global_step"])
     skipped_total = int(state["skipped_videos"])
@@ -284,8 +301,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                             f"saved in {nan_folder} (lower the learning rate, or check the data, and resume from it)."
                         )
                     accelerator.backward(loss)
-                    if accelerator.sync_gradients and recipe["max_grad_norm"]:
-                        accelerator.clip_grad_norm_(model.parameters(), recipe["max_grad_norm"])
+                    if accelerator.sync_gradients and recipe.max_grad_norm:
+                        accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                 batch_in_epoch += 1
@@ -321,11 +338,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                     accelerator.log(logs, step=global_step)
                     state["log_history"].append({"step": global_step, **logs})
                     window_loss, window_clips, window_start = [], 0, time.perf_counter()
-                if train_args.checkpointing_steps and global_step % train_args.checkpointing_steps == 0:
+                if train_args.save_strategy == "steps" and global_step % train_args.save_steps == 0:
                     last_checkpoint = save_checkpoint(
                         accelerator, checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}",
                         trainer_state(epoch, batch_in_epoch), train_args.save_total_limit,
                     )  # fmt: skip
+                if eval_loader is not None and train_args.eval_strategy == "steps":
+                    if global_step % train_args.eval_steps == 0:
+                        validate(global_step / steps_per_epoch)
+                        model.train()
                 stop_requested = bool(everyone[:, 1].any())
                 out_of_budget = (
                     train_args.stop_after_steps is not None and steps_this_run >= train_args.stop_after_steps
@@ -345,23 +366,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                 break
             # ---- epoch end --------------------------------------------------------------------------------
             epoch_done = epoch + 1
-            if (
-                eval_loader is not None
-                and train_args.eval_every_epochs
-                and (epoch_done % train_args.eval_every_epochs == 0 or epoch_done == num_epochs)
-            ):
-                results = evaluate_model(model, eval_loader, accelerator, f"eval epoch {epoch_done}")
-                summary = {k: results[k] for k in ("top1", "top5", "mean_class_accuracy")}
-                state["log_history"].append(
-                    {"step": global_step, "epoch": epoch_done, **{f"eval/{k}": v for k, v in summary.items()}}
-                )
-                accelerator.log({f"eval/{k}": v for k, v in summary.items()}, step=global_step)
-                if accelerator.is_main_process:
-                    logger.info(
-                        "epoch %d: %s top-1 %.4f top-5 %.4f mean class %.4f",
-                        epoch_done, eval_split, summary["top1"], summary["top5"], summary["mean_class_accuracy"],
-                    )  # fmt: skip
-            if train_args.checkpoint_every_epoch or global_step >= total_steps:
+            if eval_loader is not None and train_args.eval_strategy == "epoch":
+                validate(epoch_done)
+            if train_args.save_strategy == "epoch" or global_step >= total_steps:
                 # (replaces a step checkpoint written at the same step: same weights, position "next epoch")
                 position = (epoch_done, 0) if batch_in_epoch >= batches_per_epoch else (epoch, batch_in_epoch)
                 last_checkpoint = save_checkpoint(
@@ -378,7 +385,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                 output_dir, train_args.confusion_matrix_max_labels,
             )  # fmt: skip
         model_dir = output_dir / "model"
-        save_final_model(accelerator, model, processor, label_names, model_dir, metrics, recipe, train_args.recipe)
+        save_final_model(accelerator, model, processor, label_names, model_dir, metrics, recipe)
     if accelerator.is_main_process:
         summary = {
             "status": status,
@@ -412,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     model_args, data_args, train_args = parse_arguments(argv)
     try:
         result = train(model_args, data_args, train_args)
-    except FloatingPointError as error:
+    except (FloatingPointError, LaunchError) as error:
         logger.error("%s", error)
         return 1
     if result.status == "stopped":

@@ -16,7 +16,7 @@ import torch
 from .. import registry
 from ..configuration_tanet import TANetConfig
 from ..modeling_tanet import TANetForVideoClassification
-from ..registry import ARCHITECTURES, DATASETS, RECIPES
+from ..registry import ARCHITECTURES, DATASETS, RECIPES, Recipe
 from ..video_processing_tanet import TANetVideoProcessor
 from .arguments import DataArguments, ModelArguments
 from .augmentation import TrainAugmentation
@@ -75,12 +75,14 @@ def release_parameter_groups(
     ]
 
 
-def build_optimizer(model: torch.nn.Module, recipe: dict[str, Any], learning_rate: float) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, recipe: Recipe, learning_rate: float) -> torch.optim.Optimizer:
+    """The recipe's optimizer (SGD with momentum, or AdamW) over the release's parameter groups
+    ([`release_parameter_groups`]), base learning rate `learning_rate` (already scaled to the global batch)."""
     groups = release_parameter_groups(
-        model, learning_rate, recipe["weight_decay"], recipe["linear_lr_mult"], recipe["linear_bias_lr_mult"]
+        model, learning_rate, recipe.weight_decay, recipe.linear_lr_mult, recipe.linear_bias_lr_mult
     )
-    if recipe["optimizer"] == "sgd":
-        return torch.optim.SGD(groups, lr=learning_rate, momentum=recipe["momentum"])
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=learning_rate, momentum=recipe.momentum)
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
@@ -112,52 +114,29 @@ def checkpoint_label_names(init_from: str | None) -> list[str] | None:
     return [config.id2label.get(i) for i in range(config.num_labels)]
 
 
+# TANetConfig fields that leave the network (its modules and what they compute from the same weights) unchanged:
+# the only ones `config_overrides` may set on a loaded checkpoint.
+NETWORK_NEUTRAL_FIELDS = ("classifier_dropout", "classifier_init_std", "tam_implementation", "view_fusion")
+
+
 def build_model(model_args: ModelArguments, label_names: list[str], dropout: float) -> TANetForVideoClassification:
     """A fresh TANet / C2D (optionally with ImageNet weights), or a TANet checkpoint with a head for `label_names`."""
-    id2label = dict(enumerate(label_names))
-    label2id = {name: index for index, name in id2label.items()}
-    overrides = _parse_overrides(model_args.config_overrides)
     if model_args.init_from is not None:
-        if model_args.init_from_imagenet is not None:
-            raise ValueError("Give init_from (a TANet checkpoint) or init_from_imagenet, not both.")
-        model = TANetForVideoClassification.from_pretrained(model_args.init_from)
-        same_labels = [model.config.id2label.get(i) for i in range(model.config.num_labels)] == label_names
-        if model.config.num_frames != model_args.num_frames:
-            raise ValueError(
-                f"init_from {model_args.init_from} is built for num_frames={model.config.num_frames}, but "
-                f"--num_frames={model_args.num_frames} (TAM's global branch is tied to T); pass --num_frames "
-                f"{model.config.num_frames}."
-            )
-        if not same_labels:
-            logger.info(
-                "Fine-tuning %s: new classifier for %d labels (was %d).",
-                model_args.init_from, len(label_names), model.config.num_labels,
-            )  # fmt: skip
-            model.classifier = torch.nn.Linear(model.config.hidden_sizes[-1], len(label_names))
-            torch.nn.init.normal_(model.classifier.weight, std=model.config.classifier_init_std)
-            torch.nn.init.zeros_(model.classifier.bias)
-            model.num_labels = len(label_names)
-        model.config.num_labels = len(label_names)
-        model.config.id2label, model.config.label2id = id2label, label2id
-        model.config.classifier_dropout = dropout
-        model.dropout.p = dropout
-        for key, value in overrides.items():
-            setattr(model.config, key, value)
-        return model
-
-    if model_args.arch not in ARCHITECTURES:
-        raise ValueError(f"arch={model_args.arch!r} is not known; expected one of {list(ARCHITECTURES)}.")
+        return _model_from_checkpoint(model_args, label_names, dropout)
+    arch = model_args.arch or "r50"
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch={arch!r} is not known; expected one of {list(ARCHITECTURES)}.")
     config = TANetConfig(
         **{
-            **ARCHITECTURES[model_args.arch],
-            "num_frames": model_args.num_frames,
-            "temporal_module": model_args.temporal_module,
+            **ARCHITECTURES[arch],
+            "num_frames": model_args.num_frames or 8,
+            "temporal_module": model_args.temporal_module or "tam",
             "classifier_dropout": dropout,
-            **overrides,
+            **_parse_overrides(model_args.config_overrides),
         },
         num_labels=len(label_names),
-        id2label=id2label,
-        label2id=label2id,
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
     )
     model = TANetForVideoClassification(config)
     if model_args.init_from_imagenet is not None:
@@ -168,6 +147,55 @@ def build_model(model_args: ModelArguments, label_names: list[str], dropout: flo
             "ImageNet initialisation from %s (%s layout): %d tensors loaded, %d left as initialised (TAM, head).",
             model_args.init_from_imagenet, report.get("layout"), len(report.get("loaded", [])), len(report.get("missing", [])),
         )  # fmt: skip
+    return model
+
+
+def _model_from_checkpoint(
+    model_args: ModelArguments, label_names: list[str], dropout: float
+) -> TANetForVideoClassification:
+    """
+    `init_from` with its own architecture and T (the flags that describe a new network must not contradict it),
+    a new classifier when the labels differ (`from_pretrained(..., id2label=..., ignore_mismatched_sizes=True)`),
+    and only [`NETWORK_NEUTRAL_FIELDS`] from `config_overrides`: any other field would change the network the
+    checkpoint's weights belong to.
+    """
+    source = model_args.init_from
+    if model_args.init_from_imagenet is not None:
+        raise ValueError("Give init_from (a TANet checkpoint) or init_from_imagenet, not both.")
+    config = TANetConfig.from_pretrained(source)
+    given = {
+        "arch": model_args.arch,
+        "temporal_module": model_args.temporal_module,
+        "num_frames": model_args.num_frames,
+    }
+    saved = {"temporal_module": config.temporal_module, "num_frames": config.num_frames}
+    for name, value in given.items():
+        if value is not None and (name == "arch" or value != saved[name]):
+            raise ValueError(
+                f"--{name} {value} with init_from {source}: the checkpoint's network is fixed (temporal_module="
+                f"{config.temporal_module!r}, num_frames={config.num_frames}, TAM's global branch is tied to T); "
+                f"drop --{name}, or train a new model without init_from."
+            )
+    overrides = _parse_overrides(model_args.config_overrides)
+    refused = sorted(set(overrides) - set(NETWORK_NEUTRAL_FIELDS))
+    if refused:
+        raise ValueError(
+            f"config_overrides sets {refused} on the checkpoint {source}: those fields change the network, which "
+            f"its weights would no longer match. On a checkpoint only {list(NETWORK_NEUTRAL_FIELDS)} may be "
+            "overridden; for another architecture train a new model (--arch ... --config_overrides ...)."
+        )
+    old_labels = [config.id2label.get(i) for i in range(config.num_labels)]
+    model = TANetForVideoClassification.from_pretrained(
+        source,
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+        ignore_mismatched_sizes=True,
+        **{**overrides, "classifier_dropout": dropout},
+    )
+    if old_labels != label_names:
+        logger.info("Fine-tuning %s: new classifier for %d labels (was %d).", source, len(label_names), len(old_labels))
+        torch.nn.init.normal_(model.classifier.weight, std=model.config.classifier_init_std)  # also when the
+        torch.nn.init.zeros_(model.classifier.bias)  # count matches: other classes, other rows
     return model
 
 
@@ -195,7 +223,7 @@ def parse_flip_pairs(text: str | None, label_names: list[str]) -> dict[int, int]
 
 def build_processor(
     data_args: DataArguments,
-    recipe: dict[str, Any],
+    recipe: Recipe,
     num_frames: int,
     init_from: str | None,
 ) -> TANetVideoProcessor:
@@ -218,21 +246,21 @@ def build_processor(
         if saved is not None:
             settings = {k: v for k, v in saved.items() if k in TANetVideoProcessor.valid_kwargs.__annotations__}
             return TANetVideoProcessor(**{**settings, **overrides, "num_frames": num_frames})
-    overrides = {**(recipe.get("processor_overrides") or {}), **overrides}
-    if recipe["processor_preset"] is not None:  # the dataset's released protocol (inference settings only)
-        return registry.video_processor(recipe["processor_preset"], num_frames=num_frames, **overrides)
+    overrides = {**recipe.processor_overrides, **overrides}
+    if recipe.processor_preset is not None:  # the dataset's released protocol (inference settings only)
+        return registry.video_processor(recipe.processor_preset, num_frames=num_frames, **overrides)
     return TANetVideoProcessor(num_frames=num_frames, **overrides)
 
 
 def build_augmentation(
-    data_args: DataArguments, recipe: dict[str, Any], label_names: list[str], labels_changed: bool
+    data_args: DataArguments, recipe: Recipe, label_names: list[str], labels_changed: bool
 ) -> TrainAugmentation:
     """
     The training augmentation: the recipe preset's flip and flip map (dropped when fine-tuning onto a new label set,
     whose classes the map does not name), with `multiscale_scales`, `do_flip` and `flip_label_pairs` of `data_args`
     overriding.
     """
-    preset = recipe["processor_preset"]
+    preset = recipe.processor_preset
     settings: dict[str, Any] = {}
     if preset is not None:  # the dataset's recipe and flip map (tanet_hf.registry)
         settings = {"do_flip": RECIPES[preset].do_flip, "flip_label_map": DATASETS[preset].flip_label_map}
@@ -253,6 +281,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_processor",
+    "NETWORK_NEUTRAL_FIELDS",
     "checkpoint_label_names",
     "parse_flip_pairs",
     "release_parameter_groups",

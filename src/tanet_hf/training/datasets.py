@@ -19,6 +19,7 @@ The torch side (decoding in DataLoader workers) is `tanet_hf.training.loading`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, Video, load_dataset
 
 from ..labels import read_labels
@@ -433,7 +435,66 @@ __all__ = [
     "SPLIT_NAMES",
     "VIDEO_EXTENSIONS",
     "VideoClassificationData",
+    "carve_validation_split",
+    "prepare_splits",
+    "random_subset",
     "detect_annotation_format",
     "load_video_classification_data",
     "read_label_names",
 ]
+
+
+def random_subset(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+    """`limit` rows drawn at random with `seed` (in their original order), or `dataset` itself when `limit` is None
+    or not smaller. A random draw, not the first rows: folder datasets are sorted by class."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    rows = np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False)
+    return dataset.select(np.sort(rows))
+
+
+def carve_validation_split(data: VideoClassificationData, percentage: int, seed: int) -> VideoClassificationData:
+    """
+    When `data` has a train split but neither a validation nor a test split (a plain `root/<class>/` folder), hold
+    out `percentage` % of the training videos as `"validation"`, stratified by class where possible and drawn with
+    `seed`; with `percentage` 0, say loudly that no evaluation will run. Other datasets are returned unchanged.
+    """
+    if "train" not in data.splits or {"validation", "test"} & set(data.splits):
+        return data
+    if not percentage:
+        logger.warning(
+            "The dataset has only a train split and validation_split_percentage=0: NO EVALUATION will run "
+            "(no accuracy, no eval_results.json, no metrics in the model card)."
+        )
+        return data
+    if not 0 < percentage < 100:
+        raise ValueError(f"validation_split_percentage={percentage} is not a percentage in (0, 100).")
+    train = data.splits["train"]
+    try:
+        parts = train.train_test_split(test_size=percentage / 100, seed=seed, stratify_by_column="label")
+    except ValueError:  # fewer held-out videos than classes: an unstratified draw
+        parts = train.train_test_split(test_size=percentage / 100, seed=seed)
+    logger.warning(
+        "The dataset has only a train split: %d of its %d videos (validation_split_percentage=%d, seed %d) are held "
+        "out as the validation split.",
+        len(parts["test"]), len(train), percentage, seed,
+    )  # fmt: skip
+    splits = {**data.splits, "train": parts["train"], "validation": parts["test"]}
+    return dataclasses.replace(data, splits=splits)
+
+
+def prepare_splits(
+    data: VideoClassificationData,
+    validation_split_percentage: int,
+    max_train_samples: int | None,
+    max_eval_samples: int | None,
+    seed: int,
+) -> VideoClassificationData:
+    """[`carve_validation_split`], then the `max_*_samples` [`random_subset`]s (every split but train is an
+    evaluation split), all drawn with `seed`."""
+    data = carve_validation_split(data, validation_split_percentage, seed)
+    splits = {
+        name: random_subset(split, max_train_samples if name == "train" else max_eval_samples, seed)
+        for name, split in data.splits.items()
+    }
+    return dataclasses.replace(data, splits=splits)

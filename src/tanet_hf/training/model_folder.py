@@ -5,7 +5,6 @@ the layout `pipeline("video-classification", model=...)` and `tanet-hf push` tak
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -16,7 +15,7 @@ import torch
 from accelerate import Accelerator
 
 from ..configuration_tanet import TANetConfig
-from ..registry import RECIPES
+from ..registry import Recipe
 from ..video_processing_tanet import TANetVideoProcessor
 
 logger = logging.getLogger(__name__)
@@ -29,8 +28,7 @@ def save_final_model(
     label_names: list[str],
     model_dir: Path,
     metrics: dict[str, Any],
-    recipe: dict[str, Any],
-    recipe_name: str,
+    recipe: Recipe,
 ) -> None:
     """`model_dir`: model + video processor (+ remote code), `labels.txt` and a README card, ready for
     `pipeline("video-classification", model=model_dir)` and `tanet-hf push`."""
@@ -44,7 +42,7 @@ def save_final_model(
         processor.save_pretrained(tmp)
         (tmp / "labels.txt").write_text("\n".join(label_names) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(
-            model_card_text(unwrapped.config, label_names, metrics, recipe, recipe_name), encoding="utf-8"
+            model_card_text(unwrapped.config, label_names, metrics, recipe), encoding="utf-8"
         )
         if model_dir.exists():
             shutil.rmtree(model_dir)
@@ -57,18 +55,13 @@ def model_card_text(
     config: TANetConfig,
     label_names: list[str],
     metrics: dict[str, Any],
-    recipe: dict[str, Any],
-    recipe_name: str,
+    recipe: Recipe,
 ) -> str:
     """The trained folder's card, written by the one card writer (`tanet_hf.conversion.model_card`)."""
     from ..conversion.model_card import build_model_card
 
-    values = {**recipe, "lr_steps": tuple(recipe["lr_steps"])}
-    resolved = dataclasses.replace(
-        RECIPES[recipe_name], **{k: v for k, v in values.items() if k != "processor_overrides"}
-    )
     classes = ", ".join(label_names[:20]) + (" …" if len(label_names) > 20 else "")
-    training = f"Trained with `tanet_hf`, recipe `{recipe_name}`: {resolved.describe()} Classes: {classes}."
+    training = f"Trained with `tanet_hf`, recipe `{recipe.name}`: {recipe.describe()} Classes: {classes}."
     card = build_model_card(config, "path/to/this/folder", evaluation=metrics, training=training)
     return str(card)
 
