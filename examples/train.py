@@ -109,7 +109,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         mixed_precision=train_args.mixed_precision,
         log_with=trackers,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        dynamo_backend="inductor" if model_args.torch_compile else None,
+        dynamo_backend="inductor" if train_args.torch_compile else None,
     )
     check_distributed_launch(accelerator.num_processes)
     if accelerator.is_main_process:
@@ -128,7 +128,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     augmentation = build_augmentation(
         data_args, recipe, label_names, labels_changed=init_labels is not None and init_labels != label_names
     )
-    if model_args.gradient_checkpointing:
+    if train_args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if model_args.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -139,6 +139,10 @@ def test_flags_use_training_arguments_names_and_no_flags_have_their_own_help():
     ours = {f.name for f in dataclasses.fields(TrainArguments)} - {f.name for f in dataclasses.fields(RecipeArguments)}
     theirs = {f.name for f in dataclasses.fields(TrainingArguments)}
     assert ours - theirs == {"stop_after_steps", "do_final_eval", "confusion_matrix_max_labels"}, ours - theirs
+    model_and_data = {
+        f.name for cls in (ModelArguments, DataArguments, RecipeArguments) for f in dataclasses.fields(cls)
+    }
+    assert not model_and_data & theirs  # the Trainer example parses them next to TrainingArguments
     parser = make_parser((ModelArguments, DataArguments, TrainArguments))
     helps = {option: action.help for action in parser._actions for option in action.option_strings}
     assert helps["--no_scale_lr"] == "Turn off --scale_lr (on by default)." != helps["--scale_lr"]
@@ -284,7 +288,7 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
     from tanet_hf.conversion.hub import check_hub_folder
 
     args = _arguments(
-        tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_epochs=0.0,
+        tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_steps=0,
         multiscale_scales=[1.0], do_flip=False, channels_last=True, gradient_accumulation_steps=2,
         per_device_train_batch_size=2, eval_strategy="steps", eval_steps=16,
     )  # fmt: skip
@@ -449,22 +453,39 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tiny_dataset, tmp_path):
     assert (out / "model" / "model.safetensors").is_file()
 
 
-def test_trainer_example_runs(tiny_dataset, tmp_path):
+def test_trainer_example_trains_the_recipe_and_writes_a_pushable_folder(tiny_dataset, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from tanet_hf.conversion.hub import check_hub_folder
+
     finetune_trainer = _load_example("finetune_trainer")
     out = tmp_path / "trainer"
-    metrics = finetune_trainer.main(
+    trainer, metrics = finetune_trainer.run(
         [
             "--dataset", str(tiny_dataset), "--arch", "tiny", "--num_frames", "4", "--recipe", "synthetic",
             "--short_side_size", "32", "--crop_size", "32", "--cache_dir", str(tmp_path / "cache"),
             "--output_dir", str(out), "--max_steps", "4", "--per_device_train_batch_size", "4",
-            "--per_device_eval_batch_size", "4", "--learning_rate", "1e-3", "--eval_strategy", "steps",
+            "--per_device_eval_batch_size", "4", "--learning_rate", "0.016", "--eval_strategy", "steps",
             "--eval_steps", "4", "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--dataloader_num_workers", "1", "--logging_steps", "1",
         ]
     )  # fmt: skip
-    assert {"eval_top1", "eval_top5", "eval_mean_class_accuracy", "train_loss"} <= set(metrics)
-    assert 0.0 <= metrics["eval_top1"] <= 1.0
-    assert (out / "model.safetensors").is_file() and (out / "video_preprocessor_config.json").is_file()
+    # the recipe's optimizer over the release's parameter groups, lr scaled by global batch 4 / 64
+    optimizer = trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer
+    assert RECIPES["synthetic"].optimizer == "adamw" and type(optimizer) is torch.optim.AdamW
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert set(groups) == {"conv_weight", "linear_weight", "linear_bias", "norm"}
+    assert groups["linear_weight"]["initial_lr"] == pytest.approx(5 * 0.016 * 4 / 64)
+    assert trainer.args.dataloader_num_workers == 1 and trainer.get_train_dataloader().num_workers == 1
+    assert trainer.args.weight_decay == RECIPES["synthetic"].weight_decay  # unset: the recipe's
+    assert {"train_loss", "validation_single_view_top1", "test_multi_view_mean_class_accuracy"} <= set(metrics)
+    assert not any("top5" in key for key in metrics)  # two classes: top-5 would always be 1.0
+    assert 0.0 <= metrics["test_multi_view_top1"] <= 1.0
+    assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
+    card = ModelCard.load(out / "model" / "README.md")
+    assert (
+        any(r.dataset_split == "test_multi_view" for r in card.data.eval_results) and "recipe `synthetic`" in card.text
+    )
 
 
 @pytest.mark.slow

@@ -52,9 +52,7 @@ class ModelArguments:
         metadata={"help": "A TANet checkpoint (folder or Hub id) to fine-tune; a new head when labels differ."},
     )
     dropout: float | None = field(default=None, metadata={"help": "Classifier dropout (default: the recipe's)."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward."})
     channels_last: bool = field(default=False, metadata={"help": "Run convolutions in channels_last memory format."})
-    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the model (Accelerate's dynamo)."})
 
 
 @dataclass
@@ -183,6 +181,8 @@ class TrainArguments(RecipeArguments):
     )
     max_grad_norm: float | None = field(default=None, metadata={"help": "Gradient-norm clipping (0: off)."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward."})
+    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the model (Accelerate's dynamo)."})
     fp16: bool = field(default=False, metadata={"help": "float16 mixed precision (with loss scaling)."})
     seed: int = field(default=0, metadata={"help": "Seed of the initialisation, data order and augmentation."})
     dataloader_num_workers: int = field(default=2, metadata={"help": "DataLoader worker processes per process."})
