@@ -304,7 +304,9 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
 
     out = tmp_path / "run"
     assert result.model_dir == str(out / "model") and not list(out.glob("**/.tmp-*"))
-    assert {"validation_single_view", "test_multi_view"} <= set(json.loads((out / "eval_results.json").read_text()))
+    evaluated = json.loads((out / "eval_results.json").read_text())
+    assert {"validation_single_view", "test_multi_view"} <= set(evaluated)
+    assert "top1" in evaluated["test_multi_view"] and "top5" not in evaluated["test_multi_view"]  # 2 classes
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     assert (out / "model" / "labels.txt").read_text().split() == ["approaching", "receding"]
     assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
@@ -422,6 +424,50 @@ def test_ctrl_c_saves_a_resumable_state(tiny_dataset, tmp_path):
         )
     )
     assert resumed.global_step == stopped_at + 2
+
+
+def test_top5_is_reported_only_with_more_than_five_classes():
+    from tanet_hf.training.evaluation import describe, reported_top_k
+
+    assert reported_top_k(2) == reported_top_k(5) == (1,) and reported_top_k(6) == (1, 5)
+    assert "top-5" not in describe({"top1": 1.0, "mean_class_accuracy": 1.0})
+
+
+def test_several_processes_without_a_distributed_setup_are_stopped_with_how_to_launch(tiny_dataset, tmp_path):
+    from tanet_hf.training.arguments import LaunchError, check_distributed_launch
+
+    with pytest.raises(LaunchError, match="WORLD_SIZE=2 .*accelerate launch --num_processes 2"):
+        check_distributed_launch(1, {"WORLD_SIZE": "2"})
+    check_distributed_launch(2, {"WORLD_SIZE": "2"})  # a real 2-process group
+    check_distributed_launch(1, {})
+    out = tmp_path / "raced"
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "train.py"), *_cli(*_arguments(tiny_dataset, out))],
+        cwd=REPO, env=_env() | {"WORLD_SIZE": "2", "RANK": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 1 and "accelerate launch --num_processes 2" in completed.stderr, completed.stderr
+    assert not out.exists()  # stopped before writing anything
+
+
+def test_evaluation_only_on_a_test_split_alone(tiny_dataset, tmp_path):
+    import shutil
+
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.training.datasets import load_video_classification_data
+    from tanet_hf.training.evaluation import evaluate_split
+
+    shutil.copytree(tiny_dataset / "test", tmp_path / "only_test" / "test")
+    data = load_video_classification_data(tmp_path / "only_test", cache_dir=str(tmp_path / "cache"))
+    assert list(data.splits) == ["test"]
+    labels = {0: "approaching", 1: "receding"}
+    model = TANetForVideoClassification(TANetConfig(**ARCHITECTURES_TINY, num_frames=4, id2label=labels))
+    model.save_pretrained(tmp_path / "model")
+    TANetVideoProcessor(num_frames=4, short_side_size=32, crop_size=32, num_test_clips=2).save_pretrained(
+        tmp_path / "model"
+    )
+    results = evaluate_split(tmp_path / "model", data.splits["test"], batch_size=2)
+    assert results["num_samples"] == 4 and 0.0 <= results["top1"] <= 1.0 and "top5" not in results
+    assert results["protocol"] == "2 clips × center" and sum(map(sum, results["confusion_matrix"])) == 4
 
 
 def _free_port() -> int:
