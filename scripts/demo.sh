@@ -32,7 +32,7 @@ for model in tanet c2d; do
   .venv/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
     examples/train.py \
     --dataset "$demo/data" --recipe synthetic --arch tiny --num_frames 8 --temporal_module "$module" \
-    --per_device_train_batch_size 16 ${EPOCHS:+--num_train_epochs "$EPOCHS"} --seed "$seed" --num_workers "$workers" \
+    --per_device_train_batch_size 16 ${EPOCHS:+--num_train_epochs "$EPOCHS"} --seed "$seed" --dataloader_num_workers "$workers" \
     --output_dir "$demo/$model" --logging_steps 40 --report_to "$report" --run_name "$model"
 done
 

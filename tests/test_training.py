@@ -551,3 +551,66 @@ def test_synthetic_task_separates_tanet_from_c2d(tmp_path):
         )  # fmt: skip
         accuracy[temporal_module] = result.metrics["test_multi_view"]["top1"]
     assert accuracy["tam"] >= 0.8 and accuracy["none"] <= 0.4, accuracy  # chance is 0.25
+
+
+def _reset_accelerate() -> None:
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_the_finetuning_guide_runs(tiny_dataset, tmp_path):
+    """Every block of docs/finetuning.md, on the tiny dataset and a tiny checkpoint, a couple of steps each."""
+    import re
+    import shlex
+
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.conversion.hub import check_hub_folder
+
+    checkpoint = tmp_path / "checkpoint"
+    TANetForVideoClassification(TANetConfig(**ARCHITECTURES_TINY, num_frames=4, num_labels=3)).save_pretrained(
+        checkpoint
+    )
+    TANetVideoProcessor(num_frames=4, short_side_size=32, crop_size=32, num_test_clips=2).save_pretrained(checkpoint)
+    guide = (REPO / "docs" / "finetuning.md").read_text()
+    paths = {"path/to/tanet-checkpoint": str(checkpoint), "my_videos": str(tiny_dataset), "outputs/": f"{tmp_path}/"}
+
+    def localise(text: str) -> str:
+        for old, new in paths.items():
+            text = text.replace(old, new)
+        return text
+
+    (python_block,) = re.findall(r"```python\n(.*?)```", guide, re.S)
+    code = localise(python_block).replace("num_train_epochs=5", "max_steps=2").replace("batch_size=8", "batch_size=4")
+    code = code.replace("dataloader_num_workers=2", "dataloader_num_workers=0")
+    namespace: dict = {}
+    exec(compile(code, "docs/finetuning.md", "exec"), namespace)
+    assert namespace["trainer"].state.global_step == 2
+    assert (tmp_path / "guide" / "model.safetensors").is_file()
+    assert (tmp_path / "guide" / "video_preprocessor_config.json").is_file()
+    assert TANetForVideoClassification.from_pretrained(tmp_path / "guide").config.id2label == {
+        0: "approaching",
+        1: "receding",
+    }
+    commands = [
+        shlex.split(localise(block).replace("\\\n", " ")) for block in re.findall(r"```bash\n(.*?)```", guide, re.S)
+    ]
+    scripts = [
+        c for c in commands if c[:2] in (["python", "examples/finetune_trainer.py"], ["python", "examples/train.py"])
+    ]
+    assert len(scripts) == 2
+    tiny = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0"]
+    for command in scripts:
+        _reset_accelerate()
+        name = Path(command[1]).stem
+        module = _load_example(name)
+        (module.run if name == "finetune_trainer" else module.main)(
+            command[2:] + tiny + ["--cache_dir", str(tmp_path / "cache")]
+        )
+        output = Path(command[command.index("--output_dir") + 1])
+        assert "README.md" in check_hub_folder(output / "model")  # the folder `tanet-hf push` (next block) takes
+        card = (output / "model" / "README.md").read_text()
+        assert "recipe `kinetics400`" in card and "test_multi_view" in card
+    (push,) = [c for c in commands if c[:2] == ["tanet-hf", "push"]]
+    assert Path(push[2]).parent == Path(scripts[1][scripts[1].index("--output_dir") + 1])
