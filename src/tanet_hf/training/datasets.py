@@ -350,37 +350,7 @@ def load_video_classification_data(
             raise ValueError("No data given: pass a dataset folder, a Hub dataset id, or annotation files.")
 
     if data_format in ("kinetics_csv", "sthv2_json", "list", "annotations"):
-        if not files:
-            raise ValueError(
-                f"data_format={data_format!r} needs annotation files (train_file=, validation_file=, ...)."
-            )
-        for split, path in files.items():
-            if not path.is_file():
-                raise FileNotFoundError(f"{split} annotation file {str(path)!r} does not exist.")
-        entries = {}
-        for split, path in files.items():
-            kind = detect_annotation_format(path) if data_format == "annotations" else data_format
-            entries[split] = _READERS[kind](path)
-        root = Path(video_root) if video_root is not None else None
-        if root is not None and not root.is_dir():
-            raise FileNotFoundError(f"video_root {str(root)!r} is not a folder.")
-        if root is None and any(e.by_stem for e in entries.values()):
-            raise ValueError("Kinetics CSV / Something-Something JSON annotations name videos by id: pass video_root=.")
-        if label_names is None:
-            source = entries.get("train") or next(iter(entries.values()))
-            label_names = sorted({str(label).strip() for label in source.labels}, key=str)
-            if all(name.lstrip("-").isdigit() for name in label_names):
-                raise ValueError(
-                    "The annotations give labels as indices; pass label_file= with the class names in index order."
-                )
-        needs_index = root is not None and any(
-            e.by_stem or any(Path(v).suffix == "" for v in e.videos[:100]) for e in entries.values()
-        )
-        stem_index = _index_videos_by_stem(root) if needs_index else None
-        splits, missing = {}, {}
-        for split, split_entries in entries.items():
-            splits[split], missing[split] = _dataset_from_entries(split_entries, label_names, root, stem_index)
-        result = VideoClassificationData(splits, list(label_names), {k: v for k, v in missing.items() if v})
+        result = _from_annotation_files(files, data_format, video_root, label_names)
     elif data_format == "videofolder":
         if dataset is None or not Path(dataset).is_dir():
             raise FileNotFoundError(f"videofolder dataset {str(dataset)!r} is not a folder.")
@@ -406,6 +376,41 @@ def load_video_classification_data(
             raise FileNotFoundError(message + " (strict: stopping).")
         logger.warning(message + "; they are skipped.")
     return result
+
+
+def _from_annotation_files(
+    files: dict[str, Path], data_format: str, video_root: str | os.PathLike | None, label_names: list[str] | None
+) -> VideoClassificationData:
+    """The splits of annotation files (`data_format` one reader's name, or `"annotations"`: each file's own)."""
+    if not files:
+        raise ValueError(f"data_format={data_format!r} needs annotation files (train_file=, validation_file=, ...).")
+    for split, path in files.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"{split} annotation file {str(path)!r} does not exist.")
+    entries = {}
+    for split, path in files.items():
+        kind = detect_annotation_format(path) if data_format == "annotations" else data_format
+        entries[split] = _READERS[kind](path)
+    root = Path(video_root) if video_root is not None else None
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"video_root {str(root)!r} is not a folder.")
+    if root is None and any(e.by_stem for e in entries.values()):
+        raise ValueError("Kinetics CSV / Something-Something JSON annotations name videos by id: pass video_root=.")
+    if label_names is None:
+        source = entries.get("train") or next(iter(entries.values()))
+        label_names = sorted({str(label).strip() for label in source.labels}, key=str)
+        if all(name.lstrip("-").isdigit() for name in label_names):
+            raise ValueError(
+                "The annotations give labels as indices; pass label_file= with the class names in index order."
+            )
+    needs_index = root is not None and any(
+        e.by_stem or any(Path(v).suffix == "" for v in e.videos[:100]) for e in entries.values()
+    )
+    stem_index = _index_videos_by_stem(root) if needs_index else None
+    splits, missing = {}, {}
+    for split, split_entries in entries.items():
+        splits[split], missing[split] = _dataset_from_entries(split_entries, label_names, root, stem_index)
+    return VideoClassificationData(splits, list(label_names), {k: v for k, v in missing.items() if v})
 
 
 def _from_dataset_dict(
