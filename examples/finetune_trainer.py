@@ -22,15 +22,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from tanet_hf.registry import RECIPES
-from tanet_hf.training.arguments import DataArguments, ModelArguments, RecipeArguments, make_parser
+from tanet_hf.training.arguments import (
+    DataArguments,
+    ModelArguments,
+    RecipeArguments,
+    make_parser,
+    recipe_from_arguments,
+)
 from tanet_hf.training.builders import (
     build_augmentation,
     build_model,
@@ -41,7 +49,7 @@ from tanet_hf.training.builders import (
 from tanet_hf.training.evaluation import final_evaluation, load_video_accuracy, reported_top_k
 from tanet_hf.training.loading import VideoClipDataset, make_video_dataloader
 from tanet_hf.training.model_folder import save_final_model
-from tanet_hf.training.recipes import SCHEDULES, lr_factor, resolve_recipe, scaled_learning_rate, warmup_steps_of
+from tanet_hf.training.recipes import SCHEDULES, lr_factor, scaled_learning_rate, warmup_steps_of
 
 logger = logging.getLogger("finetune_trainer")
 
@@ -84,9 +92,8 @@ class RecipeTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
-            steps_per_epoch = max(1, round(num_training_steps / self.args.num_train_epochs))
-            if self.args.max_steps > 0:
-                steps_per_epoch = max(1, len(self.get_train_dataloader()) // self.args.gradient_accumulation_steps)
+            batches = len(self.get_train_dataloader())  # per process, as the recipe's epochs count them
+            steps_per_epoch = max(1, math.ceil(batches / self.args.gradient_accumulation_steps))
             warmup = warmup_steps_of(self.recipe, steps_per_epoch, int(self.args.warmup_steps) or None)
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
                 optimizer or self.optimizer,
@@ -122,13 +129,16 @@ def run(argv: list[str] | None = None) -> tuple[RecipeTrainer, dict]:
     schedule = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
     if schedule not in ("linear", *SCHEDULES):
         raise ValueError(f"lr_scheduler_type={schedule!r}: the recipes use {list(SCHEDULES)} (linear: the recipe's).")
-    recipe = resolve_recipe(
-        recipe_args.recipe, learning_rate=args.learning_rate, optimizer=str(getattr(args.optim, "value", args.optim)),
-        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm, num_train_epochs=args.num_train_epochs,
-        lr_scheduler=None if schedule == "linear" else schedule, momentum=recipe_args.momentum,
-        lr_steps=recipe_args.lr_steps, linear_lr_mult=recipe_args.linear_lr_mult,
-        linear_bias_lr_mult=recipe_args.linear_bias_lr_mult, dropout=model_args.dropout,
-        processor_preset=data_args.processor_preset,
+    shared = {
+        name: getattr(args, name) for name in ("learning_rate", "weight_decay", "max_grad_norm", "num_train_epochs")
+    }
+    recipe = recipe_from_arguments(  # the Accelerate script's resolution, on TrainingArguments' values
+        SimpleNamespace(
+            **vars(recipe_args), **shared, optim=str(getattr(args.optim, "value", args.optim)),
+            lr_scheduler_type=None if schedule == "linear" else schedule,
+        ),
+        model_args,
+        data_args,
     )  # fmt: skip
 
     data = data_args.load(seed=args.seed)
