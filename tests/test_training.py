@@ -1,5 +1,6 @@
-"""Training with Accelerate: recipes, parameter groups, metric, loss falls, exact resume, NaN / Ctrl-C handling,
-2-process DDP, the Trainer example, and the synthetic task that separates TANet from C2D."""
+"""Training: recipes and the flag vocabulary, parameter groups, metric, builders that read a checkpoint, the
+Accelerate loop (loss falls, exact resume, NaN / Ctrl-C handling, 2-process DDP, launch check), evaluation on a
+test split alone, the Trainer example, the fine-tuning guide, and the synthetic task that separates TANet from C2D."""
 
 from __future__ import annotations
 
