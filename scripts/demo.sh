@@ -32,7 +32,7 @@ for model in tanet c2d; do
   .venv/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
     examples/train.py \
     --dataset "$demo/data" --recipe synthetic --arch tiny --num_frames 8 --temporal_module "$module" \
-    --per_device_train_batch_size 16 ${EPOCHS:+--num_train_epochs "$EPOCHS"} --seed "$seed" --num_workers "$workers" \
+    --per_device_train_batch_size 16 ${EPOCHS:+--num_train_epochs "$EPOCHS"} --seed "$seed" --dataloader_num_workers "$workers" \
     --output_dir "$demo/$model" --logging_steps 40 --report_to "$report" --run_name "$model"
 done
 
@@ -43,14 +43,15 @@ import sys
 from pathlib import Path
 
 import tanet_hf  # noqa: F401  (registers TANet with transformers' Auto classes and the pipeline)
-from transformers import pipeline
+from transformers import AutoVideoProcessor, pipeline
 
 demo = Path(sys.argv[1])
 videos = sorted((demo / "data" / "test").glob("*/*.mp4"))
 truth = [video.parent.name for video in videos]
 rows = []
 for name in ("tanet", "c2d"):
-    classifier = pipeline("video-classification", model=str(demo / name / "model"))
+    folder = str(demo / name / "model")  # batching collates through a feature extractor: the video processor
+    classifier = pipeline("video-classification", model=folder, feature_extractor=AutoVideoProcessor.from_pretrained(folder))
     predictions = classifier([str(v) for v in videos], top_k=1, batch_size=8)
     accuracy = sum(p[0]["label"] == t for p, t in zip(predictions, truth)) / len(videos)
     protocol = json.loads((demo / name / "eval_results.json").read_text())["test_multi_view"]

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import numpy as np
 import pytest
 import torch
-from datasets import ClassLabel, Video
+from datasets import ClassLabel, Dataset, Features, Value, Video
 
 from tanet_hf import TANetVideoProcessor, VideoDecodeError
-from tanet_hf.data import (
-    EpochShuffleSampler,
-    VideoClipDataset,
+from tanet_hf.synthetic import SyntheticMotionConfig, render_motion_video, write_video
+from tanet_hf.training.arguments import DataArguments
+from tanet_hf.training.augmentation import TrainAugmentation
+from tanet_hf.training.datasets import (
+    VideoClassificationData,
+    carve_validation_split,
     detect_annotation_format,
     load_video_classification_data,
-    make_video_dataloader,
+    prepare_splits,
+    random_subset,
     read_label_names,
-    sample_seed,
 )
-from tanet_hf.synthetic import SyntheticMotionConfig, render_motion_video, write_video
-from tanet_hf.training.augmentation import TrainAugmentation
+from tanet_hf.training.loading import EpochShuffleSampler, VideoClipDataset, make_video_dataloader, sample_seed
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +263,57 @@ def test_epoch_shuffle_sampler_is_a_function_of_seed_and_epoch():
     sampler.set_epoch(0)
     assert list(sampler) == first
     assert list(EpochShuffleSampler(4, shuffle=False)) == [0, 1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Split preparation: a plain class folder, seeded subsets
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _class_sorted(num_per_class: int = 10) -> VideoClassificationData:
+    """A train split sorted by class, as a `root/<class>/` folder loads: 10 × "a" then 10 × "b"."""
+    rows = {
+        "video": [f"v{i}.mp4" for i in range(2 * num_per_class)],
+        "label": [0] * num_per_class + [1] * num_per_class,
+    }
+    split = Dataset.from_dict(
+        rows, features=Features({"video": Value("string"), "label": ClassLabel(names=["a", "b"])})
+    )
+    return VideoClassificationData({"train": split}, ["a", "b"])
+
+
+def test_a_plain_class_folder_gets_a_seeded_validation_split_or_a_loud_warning(tmp_path, clips_dir, caplog):
+    for index in range(6):  # root/<class>/<video>: no split folders, so only a train split
+        label = "approaching" if index % 2 == 0 else "receding"
+        (tmp_path / "root" / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clips_dir / f"clip{index}.mp4", tmp_path / "root" / label / f"clip{index}.mp4")
+    loaded = DataArguments(
+        dataset=str(tmp_path / "root"), cache_dir=str(tmp_path / "cache"), validation_split_percentage=34
+    )
+    data = loaded.load(seed=3)
+    assert sorted(data.splits) == ["train", "validation"] and len(data.splits["validation"]) == 3
+    assert sorted(list(data.splits["validation"]["label"]) + list(data.splits["train"]["label"])) == [0, 0, 0, 1, 1, 1]
+    again = loaded.load(seed=3)
+    assert list(again.splits["validation"]["video"]) == list(
+        data.splits["validation"]["video"]
+    )  # seeded: the same videos
+    big = carve_validation_split(_class_sorted(), 20, seed=0)
+    assert sorted(list(big.splits["validation"]["label"])) == [0, 0, 1, 1]  # stratified by class
+    other_seed = carve_validation_split(_class_sorted(), 20, seed=1).splits["validation"]
+    assert list(other_seed["video"]) != list(big.splits["validation"]["video"])
+    with caplog.at_level(logging.WARNING):
+        none = carve_validation_split(_class_sorted(), 0, seed=0)
+    assert list(none.splits) == ["train"] and "NO EVALUATION will run" in caplog.text
+    with_validation = VideoClassificationData(
+        {**_class_sorted().splits, "validation": _class_sorted().splits["train"]}, ["a", "b"]
+    )
+    assert carve_validation_split(with_validation, 10, 0) is with_validation  # a dataset with splits is left as is
+
+
+def test_max_train_samples_draws_a_seeded_random_subset_not_the_first_class():
+    data = _class_sorted()
+    subset = prepare_splits(data, 0, max_train_samples=6, max_eval_samples=None, seed=0).splits["train"]
+    assert len(subset) == 6 and set(list(subset["label"])) == {0, 1}  # the first 6 rows would all be class "a"
+    assert list(random_subset(data.splits["train"], 6, seed=0)["video"]) == list(subset["video"])
+    assert list(random_subset(data.splits["train"], 6, seed=1)["video"]) != list(subset["video"])
+    assert random_subset(data.splits["train"], 50, seed=0) is data.splits["train"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tanet_hf import TANetConfig, registry
-from tanet_hf.data import read_label_names
 from tanet_hf.labels import LABEL_SETS, read_label_set, read_labels
-from tanet_hf.training import DataArguments, ModelArguments, TrainArguments, resolve_recipe
+from tanet_hf.training.arguments import DataArguments, ModelArguments, TrainArguments, recipe_from_arguments
+from tanet_hf.training.datasets import read_label_names
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tanet_hf"
 INFERENCE_KEYS = {"sampling", "num_test_clips", "test_crop", "test_crop_size", "num_frames", "short_side_size",
@@ -63,8 +63,8 @@ def test_lookups_name_what_is_known():
 @pytest.mark.parametrize("name", list(registry.RECIPES))
 def test_every_recipe_is_what_training_resolves_and_what_cards_describe(name):
     recipe = registry.recipe(name)
-    resolved = resolve_recipe(TrainArguments(output_dir="x", recipe=name), ModelArguments(), DataArguments())
-    assert resolved == recipe.as_dict()
+    resolved = recipe_from_arguments(TrainArguments(output_dir="x", recipe=name), ModelArguments(), DataArguments())
+    assert resolved == recipe
     text = recipe.describe()
     assert f"{recipe.num_train_epochs:g} epochs" in text and f"dropout {recipe.dropout:g}" in text
     if recipe.lr_scheduler == "step":

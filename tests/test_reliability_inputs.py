@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tanet_hf.training import METRIC_DIR, load_video_accuracy
+from tanet_hf.training.evaluation import METRIC_DIR, load_video_accuracy
 from tanet_hf.video_decoding_tanet import VideoDecodeError, decode_video_frames, frames_to_uint8_rgb
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -144,7 +144,7 @@ def test_frame_size_limits_are_settings(tmp_path, monkeypatch):
 def test_a_training_loader_skips_the_bomb_as_an_unreadable_video(bomb, tmp_path):
     datasets = pytest.importorskip("datasets")
     from tanet_hf import TANetVideoProcessor
-    from tanet_hf.data import VideoClipDataset
+    from tanet_hf.training.loading import VideoClipDataset
 
     good = make_video(tmp_path / "good.mp4", num_frames=8, size=(64, 48))
     rows = datasets.Dataset.from_dict({"video": [str(bomb), str(good)], "label": [0, 1]})

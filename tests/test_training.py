@@ -1,9 +1,11 @@
-"""Training with Accelerate: recipes, parameter groups, metric, loss falls, exact resume, NaN / Ctrl-C handling,
-2-process DDP, the Trainer example, and the synthetic task that separates TANet from C2D."""
+"""Training: recipes and the flag vocabulary, parameter groups, metric, builders that read a checkpoint, the
+Accelerate loop (loss falls, exact resume, NaN / Ctrl-C handling, 2-process DDP, launch check), evaluation on a
+test split alone, the Trainer example, the fine-tuning guide, and the synthetic task that separates TANet from C2D."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import signal
@@ -18,23 +20,27 @@ import torch
 from safetensors.torch import load_file
 
 from tanet_hf import TANetConfig, TANetForVideoClassification
+from tanet_hf.registry import RECIPES
 from tanet_hf.synthetic import SyntheticMotionConfig, generate_synthetic_motion_dataset
-from tanet_hf.training import (
-    METRIC_DIR,
-    RECIPES,
-    DataArguments,
-    ModelArguments,
-    TrainArguments,
-    list_checkpoints,
-    load_video_accuracy,
-    lr_factor,
-    release_parameter_groups,
-    resolve_recipe,
-    scaled_learning_rate,
-    train,
-)
+from tanet_hf.training.arguments import DataArguments, ModelArguments, TrainArguments, recipe_from_arguments
+from tanet_hf.training.builders import release_parameter_groups
+from tanet_hf.training.checkpointing import list_checkpoints
+from tanet_hf.training.evaluation import METRIC_DIR, load_video_accuracy
+from tanet_hf.training.recipes import lr_factor, scaled_learning_rate, warmup_steps_of
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_example(name: str):
+    """`examples/<name>.py` as a module (the examples are scripts, not part of the package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", REPO / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+train = _load_example("train").train
 ARCHITECTURES_TINY = dict(layer_type="basic", hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=16)
 VENV_BIN = Path(sys.executable).parent
 
@@ -60,7 +66,7 @@ def _arguments(data_dir: Path, output_dir: Path, **overrides):
     """Tiny-TANet arguments for the tiny dataset; `overrides` go to whichever dataclass has the field."""
     model_args = ModelArguments(arch="tiny", num_frames=4)
     data_args = DataArguments(
-        dataset=str(data_dir), num_workers=0, short_side_size=32, crop_size=32, cache_dir=str(output_dir / "hf_cache")
+        dataset=str(data_dir), short_side_size=32, crop_size=32, cache_dir=str(output_dir / "hf_cache")
     )
     train_args = TrainArguments(
         output_dir=str(output_dir),
@@ -69,6 +75,7 @@ def _arguments(data_dir: Path, output_dir: Path, **overrides):
         num_train_epochs=2,
         report_to="none",
         logging_steps=1,
+        dataloader_num_workers=0,
     )
     for name, value in overrides.items():
         for args in (model_args, data_args, train_args):
@@ -97,52 +104,56 @@ def _cli(model_args, data_args, train_args) -> list[str]:
 
 
 def test_recipes_follow_the_paper_and_are_overridable():
-    model_args, data_args, train_args = ModelArguments(), DataArguments(), TrainArguments(recipe="kinetics400")
-    k400 = resolve_recipe(train_args, model_args, data_args)
-    assert (k400["optimizer"], k400["learning_rate"], k400["momentum"], k400["max_grad_norm"]) == (
-        "sgd",
-        0.01,
-        0.9,
-        20.0,
-    )
-    assert (k400["num_train_epochs"], k400["lr_steps"], k400["weight_decay"], k400["dropout"]) == (
-        100,
-        [50, 75, 90],
-        1e-4,
-        0.5,
-    )
-    assert k400["processor_preset"] == "kinetics400" and (k400["linear_lr_mult"], k400["linear_bias_lr_mult"]) == (
-        5.0,
-        10.0,
-    )
-    sthv1 = resolve_recipe(TrainArguments(recipe="sthv1"), model_args, data_args)
-    assert (sthv1["num_train_epochs"], sthv1["lr_steps"], sthv1["weight_decay"], sthv1["dropout"]) == (
-        50,
-        [30, 40, 45],
-        1e-3,
-        0.6,
-    )
-    sthv2 = resolve_recipe(TrainArguments(recipe="sthv2"), model_args, data_args)
-    assert (sthv2["weight_decay"], sthv2["processor_preset"]) == (5e-4, "sthv2")
-    custom = resolve_recipe(
-        TrainArguments(recipe="sthv2", learning_rate=0.02, lr_steps=[10], optimizer="adamw"),
+    model_args, data_args = ModelArguments(), DataArguments()
+    k400 = recipe_from_arguments(TrainArguments(recipe="kinetics400"), model_args, data_args)
+    assert (k400.optimizer, k400.learning_rate, k400.momentum, k400.max_grad_norm) == ("sgd", 0.01, 0.9, 20.0)
+    assert (k400.num_train_epochs, k400.lr_steps, k400.weight_decay, k400.dropout) == (100, (50, 75, 90), 1e-4, 0.5)
+    assert k400.processor_preset == "kinetics400" and (k400.linear_lr_mult, k400.linear_bias_lr_mult) == (5.0, 10.0)
+    sthv1 = recipe_from_arguments(TrainArguments(recipe="sthv1"), model_args, data_args)
+    assert (sthv1.num_train_epochs, sthv1.lr_steps, sthv1.weight_decay, sthv1.dropout) == (50, (30, 40, 45), 1e-3, 0.6)
+    sthv2 = recipe_from_arguments(TrainArguments(recipe="sthv2"), model_args, data_args)
+    assert (sthv2.weight_decay, sthv2.processor_preset) == (5e-4, "sthv2")
+    custom = recipe_from_arguments(
+        TrainArguments(
+            recipe="sthv2", learning_rate=0.02, lr_steps=[10], optim="adamw_torch", lr_scheduler_type="cosine"
+        ),
         ModelArguments(dropout=0.1),
         data_args,
     )
-    assert (custom["learning_rate"], custom["lr_steps"], custom["optimizer"], custom["dropout"]) == (
-        0.02,
-        [10],
-        "adamw",
-        0.1,
-    )
-    assert scaled_learning_rate(0.01, 8 * 8) == pytest.approx(0.01)
-    assert (
-        scaled_learning_rate(0.01, 16) == pytest.approx(0.0025) and scaled_learning_rate(0.01, 16, scale=False) == 0.01
-    )
+    assert (custom.learning_rate, custom.lr_steps, custom.optimizer, custom.dropout) == (0.02, (10,), "adamw", 0.1)
+    assert custom.lr_scheduler == "cosine" and custom.weight_decay == 5e-4  # unset fields keep the recipe's
+    assert scaled_learning_rate(k400, 8 * 8) == pytest.approx(0.01)
+    assert scaled_learning_rate(k400, 16) == pytest.approx(0.0025) and scaled_learning_rate(k400, 16, False) == 0.01
     with pytest.raises(ValueError, match="recipe='imagenet' is not known"):
-        resolve_recipe(TrainArguments(recipe="imagenet"), model_args, data_args)
-    with pytest.raises(ValueError, match="optimizer='lamb'"):
-        resolve_recipe(TrainArguments(optimizer="lamb"), model_args, data_args)
+        recipe_from_arguments(TrainArguments(recipe="imagenet"), model_args, data_args)
+    with pytest.raises(ValueError, match="optim='lamb'"):
+        recipe_from_arguments(TrainArguments(optim="lamb"), model_args, data_args)
+    with pytest.raises(ValueError, match="lr_scheduler_type='linear'"):
+        recipe_from_arguments(TrainArguments(lr_scheduler_type="linear"), model_args, data_args)
+
+
+def test_flags_use_training_arguments_names_and_no_flags_have_their_own_help():
+    from transformers import TrainingArguments
+
+    from tanet_hf.training.arguments import RecipeArguments, make_parser
+
+    ours = {f.name for f in dataclasses.fields(TrainArguments)} - {f.name for f in dataclasses.fields(RecipeArguments)}
+    theirs = {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert ours - theirs == {"stop_after_steps", "do_final_eval", "confusion_matrix_max_labels"}, ours - theirs
+    model_and_data = {
+        f.name for cls in (ModelArguments, DataArguments, RecipeArguments) for f in dataclasses.fields(cls)
+    }
+    assert not model_and_data & theirs  # the Trainer example parses them next to TrainingArguments
+    parser = make_parser((ModelArguments, DataArguments, TrainArguments))
+    helps = {option: action.help for action in parser._actions for option in action.option_strings}
+    assert helps["--no_scale_lr"] == "Turn off --scale_lr (on by default)." != helps["--scale_lr"]
+    assert helps["--no_do_final_eval"].startswith("Turn off --do_final_eval")
+    _, _, train_args = parser.parse_args_into_dataclasses(
+        args=["--bf16", "--save_strategy", "steps", "--save_steps", "7", "--dataloader_num_workers", "3"]
+    )
+    assert (train_args.mixed_precision, train_args.save_steps, train_args.dataloader_num_workers) == ("bf16", 7, 3)
+    with pytest.raises(ValueError, match="eval_strategy='steps' needs --eval_steps"):
+        TrainArguments(eval_strategy="steps")
 
 
 def test_release_parameter_groups():
@@ -168,15 +179,17 @@ def test_release_parameter_groups():
 
 
 def test_step_and_cosine_schedules():
-    k400 = RECIPES["kinetics400"].as_dict()
+    k400 = RECIPES["kinetics400"]
     factors = {epoch: lr_factor(epoch * 10, 10, 1000, k400) for epoch in (0, 49, 50, 74, 75, 90, 99)}
     assert factors == pytest.approx({0: 1, 49: 1, 50: 0.1, 74: 0.1, 75: 0.01, 90: 0.001, 99: 0.001})
     assert lr_factor(509, 10, 1000, k400) == pytest.approx(0.1)  # changes at epoch boundaries, as the release
-    cosine = dict(RECIPES["synthetic"].as_dict(), warmup_epochs=1.0)
-    assert lr_factor(0, 10, 100, cosine) == pytest.approx(0.1) and lr_factor(9, 10, 100, cosine) == pytest.approx(1.0)
-    assert lr_factor(55, 10, 100, cosine) == pytest.approx(0.5) and lr_factor(100, 10, 100, cosine) == pytest.approx(
-        0.0
-    )
+    cosine = dataclasses.replace(RECIPES["synthetic"], warmup_epochs=1.0)
+    warmup = warmup_steps_of(cosine, 10)
+    assert warmup == 10 and warmup_steps_of(cosine, 10, warmup_steps=3) == 3  # --warmup_steps wins
+    assert lr_factor(0, 10, 100, cosine, warmup) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, cosine, warmup) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, cosine, warmup) == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100, cosine, warmup) == pytest.approx(0.0)
 
 
 def test_video_accuracy_metric_loads_offline_by_path():
@@ -199,7 +212,7 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
 
     from tanet_hf import TANetVideoProcessor
     from tanet_hf.registry import DATASETS
-    from tanet_hf.training import build_augmentation, build_model, build_processor
+    from tanet_hf.training.builders import build_augmentation, build_model, build_processor
 
     STHV2_FLIP_LABEL_MAP = DATASETS["sthv2"].flip_label_map
 
@@ -215,7 +228,7 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     )
     source.save_pretrained(tmp_path / "checkpoint")
     TANetVideoProcessor(num_frames=4, crop_size=32, short_side_size=32).save_pretrained(tmp_path / "checkpoint")
-    args = ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=4)
+    args = ModelArguments(init_from=str(tmp_path / "checkpoint"))  # T and the network come from the checkpoint
     same = build_model(args, ["x", "y", "z"], 0.2)
     assert torch.equal(same.classifier.weight, source.classifier.weight)  # same labels: the head is kept
     new = build_model(args, ["cat", "dog"], 0.2)
@@ -223,15 +236,45 @@ def test_initialisation_from_imagenet_weights_and_from_a_tanet_checkpoint(tmp_pa
     assert torch.equal(new.tanet.embedder.convolution.weight, source.tanet.embedder.convolution.weight)
     assert float(new.classifier.weight.detach().std()) < 0.01  # a fresh N(0, 0.001) head
     data_args = DataArguments()
-    kept = build_processor(data_args, RECIPES["synthetic"].as_dict(), 4, str(tmp_path / "checkpoint"))
+    assert same.config.num_frames == 4 and same.config.hidden_sizes == ARCHITECTURES_TINY["hidden_sizes"]
+    kept = build_processor(data_args, RECIPES["synthetic"], 4, str(tmp_path / "checkpoint"))
     assert kept.crop_size.height == 32 and kept.num_frames == 4
-    sthv2 = {**RECIPES["synthetic"].as_dict(), "processor_preset": "sthv2"}
+    sthv2 = dataclasses.replace(RECIPES["synthetic"], processor_preset="sthv2")
     assert build_augmentation(data_args, sthv2, ["x", "y", "z"], False).flip_label_map == STHV2_FLIP_LABEL_MAP
     assert build_augmentation(data_args, sthv2, ["cat", "dog"], True).flip_label_map is None  # it named old classes
     pairs = build_augmentation(DataArguments(flip_label_pairs="cat:dog"), sthv2, ["cat", "dog"], True)
     assert pairs.flip_label_map == {0: 1, 1: 0} and pairs.do_flip
-    with pytest.raises(ValueError, match="num_frames=4, but --num_frames=8"):
+    with pytest.raises(ValueError, match="--num_frames 8 with init_from .*num_frames=4"):
         build_model(ModelArguments(init_from=str(tmp_path / "checkpoint"), num_frames=8), ["x"], 0.2)
+    with pytest.raises(ValueError, match="--arch r50 with init_from"):
+        build_model(ModelArguments(init_from=str(tmp_path / "checkpoint"), arch="r50"), ["x"], 0.2)
+
+
+def test_config_overrides_that_change_the_network_are_refused_on_a_checkpoint(tmp_path):
+    from tanet_hf.training.builders import build_model
+
+    source = TANetForVideoClassification(TANetConfig(**ARCHITECTURES_TINY, num_frames=4, num_labels=2))
+    source.save_pretrained(tmp_path / "checkpoint")
+    loaded = ModelArguments(init_from=str(tmp_path / "checkpoint"), config_overrides='tam_position="c"')
+    with pytest.raises(ValueError, match=r"config_overrides sets \['tam_position'\] on the checkpoint"):
+        build_model(loaded, ["LABEL_0", "LABEL_1"], 0.5)
+    neutral = ModelArguments(init_from=str(tmp_path / "checkpoint"), config_overrides='tam_implementation="reference"')
+    model = build_model(neutral, ["LABEL_0", "LABEL_1"], 0.5)
+    assert model.config.tam_implementation == "reference"
+    pixel_values = torch.randn(1, 4, 3, 32, 32)
+    source.eval(), model.eval()
+    assert torch.allclose(source(pixel_values).logits, model(pixel_values).logits, atol=1e-5)  # the same network
+    # a new model takes any override, and its modules follow it: the saved folder reloads as that network
+    fresh = build_model(ModelArguments(arch="tiny", num_frames=4, config_overrides='tam_position="c"'), ["a", "b"], 0.5)
+    fresh.save_pretrained(tmp_path / "fresh")
+    reloaded = TANetForVideoClassification.from_pretrained(tmp_path / "fresh")
+    assert reloaded.config.tam_position == "c" and reloaded.state_dict().keys() == fresh.state_dict().keys()
+    as_b = TANetForVideoClassification(TANetConfig(**{**fresh.config.to_dict(), "tam_position": "b"}))
+    as_b.load_state_dict(fresh.state_dict())
+    reloaded.eval(), as_b.eval()
+    with torch.no_grad():  # same weights, TAM at another place: another function, which the reloaded folder keeps
+        assert not torch.allclose(reloaded(pixel_values).logits, as_b(pixel_values).logits, atol=1e-6)
+        assert torch.equal(reloaded(pixel_values).logits, fresh.eval()(pixel_values).logits)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,9 +289,9 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
     from tanet_hf.conversion.hub import check_hub_folder
 
     args = _arguments(
-        tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_epochs=0.0,
+        tiny_dataset, tmp_path / "run", dropout=0.0, num_train_epochs=16, learning_rate=0.04, warmup_steps=0,
         multiscale_scales=[1.0], do_flip=False, channels_last=True, gradient_accumulation_steps=2,
-        per_device_train_batch_size=2, eval_every_epochs=4,
+        per_device_train_batch_size=2, eval_strategy="steps", eval_steps=16,
     )  # fmt: skip
     result = train(*args)
     losses = [entry["train/loss"] for entry in result.log_history if "train/loss" in entry]
@@ -262,7 +305,9 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
 
     out = tmp_path / "run"
     assert result.model_dir == str(out / "model") and not list(out.glob("**/.tmp-*"))
-    assert {"validation_single_view", "test_multi_view"} <= set(json.loads((out / "eval_results.json").read_text()))
+    evaluated = json.loads((out / "eval_results.json").read_text())
+    assert {"validation_single_view", "test_multi_view"} <= set(evaluated)
+    assert "top1" in evaluated["test_multi_view"] and "top5" not in evaluated["test_multi_view"]  # 2 classes
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     assert (out / "model" / "labels.txt").read_text().split() == ["approaching", "receding"]
     assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
@@ -281,8 +326,8 @@ def test_a_few_steps_loss_falls_and_the_folder_serves_the_pipeline(tiny_dataset,
 
 
 def test_resume_is_exact(tiny_dataset, tmp_path):
-    common = dict(dropout=0.5, num_train_epochs=2, gradient_accumulation_steps=2, per_device_train_batch_size=2, eval_every_epochs=0, do_final_eval=False)  # fmt: skip
-    straight = train(*_arguments(tiny_dataset, tmp_path / "straight", num_workers=2, **common))
+    common = dict(dropout=0.5, num_train_epochs=2, gradient_accumulation_steps=2, per_device_train_batch_size=2, eval_strategy="no", do_final_eval=False)  # fmt: skip
+    straight = train(*_arguments(tiny_dataset, tmp_path / "straight", dataloader_num_workers=2, **common))
     # the same run, stopped mid-epoch after 3 optimizer steps (of 4 per epoch) and continued from "latest"
     first = train(*_arguments(tiny_dataset, tmp_path / "resumed", stop_after_steps=3, **common))
     assert first.status == "stopped" and first.global_step == 3
@@ -313,7 +358,7 @@ def test_nan_loss_stops_with_the_step_and_a_saved_state(tiny_dataset, tmp_path, 
     with pytest.raises(
         FloatingPointError, match=r"Non-finite loss .* at step 3 \(epoch 0, batch 2\).*nan-checkpoint-2"
     ):
-        train(*_arguments(tiny_dataset, tmp_path / "nan", eval_every_epochs=0))
+        train(*_arguments(tiny_dataset, tmp_path / "nan", eval_strategy="no"))
     saved = tmp_path / "nan" / "checkpoints" / "nan-checkpoint-2"
     assert (saved / "model.safetensors").is_file() and json.loads((saved / "trainer_state.json").read_text())[
         "global_step"
@@ -329,11 +374,11 @@ def test_unreadable_training_videos_are_counted_or_fatal(tiny_dataset, tmp_path)
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)
     (data / "train" / "approaching" / "approaching_0000.mp4").write_bytes(b"not a video at all")
-    result = train(*_arguments(data, tmp_path / "skip", num_train_epochs=1, eval_every_epochs=0, do_final_eval=False))
+    result = train(*_arguments(data, tmp_path / "skip", num_train_epochs=1, eval_strategy="no", do_final_eval=False))
     assert result.status == "finished" and result.skipped_videos == 1
     assert json.loads((tmp_path / "skip" / "train_results.json").read_text())["skipped_videos"] == 1
     with pytest.raises(VideoDecodeError, match="approaching_0000.mp4"):
-        train(*_arguments(data, tmp_path / "strict", num_train_epochs=1, strict_videos=True, eval_every_epochs=0))
+        train(*_arguments(data, tmp_path / "strict", num_train_epochs=1, strict_videos=True, eval_strategy="no"))
 
 
 def _env() -> dict[str, str]:
@@ -345,7 +390,13 @@ def _env() -> dict[str, str]:
 def test_ctrl_c_saves_a_resumable_state(tiny_dataset, tmp_path):
     out = tmp_path / "interrupted"
     args = _arguments(
-        tiny_dataset, out, num_train_epochs=300, eval_every_epochs=0, checkpointing_steps=5, num_workers=1
+        tiny_dataset,
+        out,
+        num_train_epochs=300,
+        eval_strategy="no",
+        save_strategy="steps",
+        save_steps=5,
+        dataloader_num_workers=1,
     )
     process = subprocess.Popen(
         [sys.executable, str(REPO / "examples" / "train.py"), *_cli(*args)],
@@ -368,12 +419,56 @@ def test_ctrl_c_saves_a_resumable_state(tiny_dataset, tmp_path):
             tiny_dataset,
             out,
             num_train_epochs=300,
-            eval_every_epochs=0,
+            eval_strategy="no",
             resume_from_checkpoint="latest",
             stop_after_steps=2,
         )
     )
     assert resumed.global_step == stopped_at + 2
+
+
+def test_top5_is_reported_only_with_more_than_five_classes():
+    from tanet_hf.training.evaluation import describe, reported_top_k
+
+    assert reported_top_k(2) == reported_top_k(5) == (1,) and reported_top_k(6) == (1, 5)
+    assert "top-5" not in describe({"top1": 1.0, "mean_class_accuracy": 1.0})
+
+
+def test_several_processes_without_a_distributed_setup_are_stopped_with_how_to_launch(tiny_dataset, tmp_path):
+    from tanet_hf.training.arguments import LaunchError, check_distributed_launch
+
+    with pytest.raises(LaunchError, match="WORLD_SIZE=2 .*accelerate launch --num_processes 2"):
+        check_distributed_launch(1, {"WORLD_SIZE": "2"})
+    check_distributed_launch(2, {"WORLD_SIZE": "2"})  # a real 2-process group
+    check_distributed_launch(1, {})
+    out = tmp_path / "raced"
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "train.py"), *_cli(*_arguments(tiny_dataset, out))],
+        cwd=REPO, env=_env() | {"WORLD_SIZE": "2", "RANK": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 1 and "accelerate launch --num_processes 2" in completed.stderr, completed.stderr
+    assert not out.exists()  # stopped before writing anything
+
+
+def test_evaluation_only_on_a_test_split_alone(tiny_dataset, tmp_path):
+    import shutil
+
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.training.datasets import load_video_classification_data
+    from tanet_hf.training.evaluation import evaluate_split
+
+    shutil.copytree(tiny_dataset / "test", tmp_path / "only_test" / "test")
+    data = load_video_classification_data(tmp_path / "only_test", cache_dir=str(tmp_path / "cache"))
+    assert list(data.splits) == ["test"]
+    labels = {0: "approaching", 1: "receding"}
+    model = TANetForVideoClassification(TANetConfig(**ARCHITECTURES_TINY, num_frames=4, id2label=labels))
+    model.save_pretrained(tmp_path / "model")
+    TANetVideoProcessor(num_frames=4, short_side_size=32, crop_size=32, num_test_clips=2).save_pretrained(
+        tmp_path / "model"
+    )
+    results = evaluate_split(tmp_path / "model", data.splits["test"], batch_size=2)
+    assert results["num_samples"] == 4 and 0.0 <= results["top1"] <= 1.0 and "top5" not in results
+    assert results["protocol"] == "2 clips × center" and sum(map(sum, results["confusion_matrix"])) == 4
 
 
 def _free_port() -> int:
@@ -386,7 +481,7 @@ def _free_port() -> int:
 
 def test_two_process_ddp_on_cpu_keeps_ranks_identical(tiny_dataset, tmp_path):
     out = tmp_path / "ddp"
-    args = _arguments(tiny_dataset, out, num_train_epochs=2, eval_every_epochs=1, do_final_eval=True)
+    args = _arguments(tiny_dataset, out, num_train_epochs=2, eval_strategy="epoch", do_final_eval=True)
     command = [
         str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
@@ -405,26 +500,39 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tiny_dataset, tmp_path):
     assert (out / "model" / "model.safetensors").is_file()
 
 
-def test_trainer_example_runs(tiny_dataset, tmp_path):
-    sys.path.insert(0, str(REPO / "examples"))
-    try:
-        import finetune_trainer
-    finally:
-        sys.path.remove(str(REPO / "examples"))
+def test_trainer_example_trains_the_recipe_and_writes_a_pushable_folder(tiny_dataset, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from tanet_hf.conversion.hub import check_hub_folder
+
+    finetune_trainer = _load_example("finetune_trainer")
     out = tmp_path / "trainer"
-    metrics = finetune_trainer.main(
+    trainer, metrics = finetune_trainer.run(
         [
             "--dataset", str(tiny_dataset), "--arch", "tiny", "--num_frames", "4", "--recipe", "synthetic",
             "--short_side_size", "32", "--crop_size", "32", "--cache_dir", str(tmp_path / "cache"),
             "--output_dir", str(out), "--max_steps", "4", "--per_device_train_batch_size", "4",
-            "--per_device_eval_batch_size", "4", "--learning_rate", "1e-3", "--eval_strategy", "steps",
+            "--per_device_eval_batch_size", "4", "--learning_rate", "0.016", "--eval_strategy", "steps",
             "--eval_steps", "4", "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true",
             "--dataloader_num_workers", "1", "--logging_steps", "1",
         ]
     )  # fmt: skip
-    assert {"eval_top1", "eval_top5", "eval_mean_class_accuracy", "train_loss"} <= set(metrics)
-    assert 0.0 <= metrics["eval_top1"] <= 1.0
-    assert (out / "model.safetensors").is_file() and (out / "video_preprocessor_config.json").is_file()
+    # the recipe's optimizer over the release's parameter groups, lr scaled by global batch 4 / 64
+    optimizer = trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer
+    assert RECIPES["synthetic"].optimizer == "adamw" and type(optimizer) is torch.optim.AdamW
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert set(groups) == {"conv_weight", "linear_weight", "linear_bias", "norm"}
+    assert groups["linear_weight"]["initial_lr"] == pytest.approx(5 * 0.016 * 4 / 64)
+    assert trainer.args.dataloader_num_workers == 1 and trainer.get_train_dataloader().num_workers == 1
+    assert trainer.args.weight_decay == RECIPES["synthetic"].weight_decay  # unset: the recipe's
+    assert {"train_loss", "validation_single_view_top1", "test_multi_view_mean_class_accuracy"} <= set(metrics)
+    assert not any("top5" in key for key in metrics)  # two classes: top-5 would always be 1.0
+    assert 0.0 <= metrics["test_multi_view_top1"] <= 1.0
+    assert "README.md" in check_hub_folder(out / "model")  # what `tanet-hf push` uploads as is
+    card = ModelCard.load(out / "model" / "README.md")
+    assert (
+        any(r.dataset_split == "test_multi_view" for r in card.data.eval_results) and "recipe `synthetic`" in card.text
+    )
 
 
 @pytest.mark.slow
@@ -436,11 +544,74 @@ def test_synthetic_task_separates_tanet_from_c2d(tmp_path):
     for temporal_module in ("tam", "none"):
         result = train(
             ModelArguments(arch="tiny", num_frames=8, temporal_module=temporal_module),
-            DataArguments(dataset=str(data), num_workers=1, cache_dir=str(tmp_path / "cache")),
+            DataArguments(dataset=str(data), cache_dir=str(tmp_path / "cache")),
             TrainArguments(
                 output_dir=str(tmp_path / temporal_module), recipe="synthetic", per_device_train_batch_size=16,
-                report_to="none", logging_steps=50, eval_every_epochs=0, checkpoint_every_epoch=False,
+                report_to="none", logging_steps=50, eval_strategy="no", save_strategy="no", dataloader_num_workers=1,
             ),
         )  # fmt: skip
         accuracy[temporal_module] = result.metrics["test_multi_view"]["top1"]
     assert accuracy["tam"] >= 0.8 and accuracy["none"] <= 0.4, accuracy  # chance is 0.25
+
+
+def _reset_accelerate() -> None:
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_the_finetuning_guide_runs(tiny_dataset, tmp_path):
+    """Every block of docs/finetuning.md, on the tiny dataset and a tiny checkpoint, a couple of steps each."""
+    import re
+    import shlex
+
+    from tanet_hf import TANetVideoProcessor
+    from tanet_hf.conversion.hub import check_hub_folder
+
+    checkpoint = tmp_path / "checkpoint"
+    TANetForVideoClassification(TANetConfig(**ARCHITECTURES_TINY, num_frames=4, num_labels=3)).save_pretrained(
+        checkpoint
+    )
+    TANetVideoProcessor(num_frames=4, short_side_size=32, crop_size=32, num_test_clips=2).save_pretrained(checkpoint)
+    guide = (REPO / "docs" / "finetuning.md").read_text()
+    paths = {"path/to/tanet-checkpoint": str(checkpoint), "my_videos": str(tiny_dataset), "outputs/": f"{tmp_path}/"}
+
+    def localise(text: str) -> str:
+        for old, new in paths.items():
+            text = text.replace(old, new)
+        return text
+
+    (python_block,) = re.findall(r"```python\n(.*?)```", guide, re.S)
+    code = localise(python_block).replace("num_train_epochs=5", "max_steps=2").replace("batch_size=8", "batch_size=4")
+    code = code.replace("dataloader_num_workers=2", "dataloader_num_workers=0")
+    namespace: dict = {}
+    exec(compile(code, "docs/finetuning.md", "exec"), namespace)
+    assert namespace["trainer"].state.global_step == 2
+    assert (tmp_path / "guide" / "model.safetensors").is_file()
+    assert (tmp_path / "guide" / "video_preprocessor_config.json").is_file()
+    assert TANetForVideoClassification.from_pretrained(tmp_path / "guide").config.id2label == {
+        0: "approaching",
+        1: "receding",
+    }
+    commands = [
+        shlex.split(localise(block).replace("\\\n", " ")) for block in re.findall(r"```bash\n(.*?)```", guide, re.S)
+    ]
+    scripts = [
+        c for c in commands if c[:2] in (["python", "examples/finetune_trainer.py"], ["python", "examples/train.py"])
+    ]
+    assert len(scripts) == 2
+    tiny = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0"]
+    for command in scripts:
+        _reset_accelerate()
+        name = Path(command[1]).stem
+        module = _load_example(name)
+        (module.run if name == "finetune_trainer" else module.main)(
+            command[2:] + tiny + ["--cache_dir", str(tmp_path / "cache")]
+        )
+        output = Path(command[command.index("--output_dir") + 1])
+        assert "README.md" in check_hub_folder(output / "model")  # the folder `tanet-hf push` (next block) takes
+        card = (output / "model" / "README.md").read_text()
+        assert "recipe `kinetics400`" in card and "test_multi_view" in card
+    (push,) = [c for c in commands if c[:2] == ["tanet-hf", "push"]]
+    assert Path(push[2]).parent == Path(scripts[1][scripts[1].index("--output_dir") + 1])

@@ -1,4 +1,4 @@
-"""Run `tanet_hf.training.train` from the command line and save every rank's final weights (for the DDP test).
+"""Run `examples/train.py`'s `train` from the command line and save every rank's final weights (for the DDP test).
 
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 tests/training_rank_script.py \
         --dataset DATA --output_dir OUT ...        # the same flags as examples/train.py
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from tanet_hf.training import parse_arguments, train
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from train import parse_arguments, train  # noqa: E402
 
 
 def main() -> int:

@@ -483,7 +483,7 @@ class TANetVideoProcessor(BaseVideoProcessor):
             raise ValueError(
                 "mode='train' is no longer a processor mode: training augmentation (random offsets, multi-scale crop, "
                 "flip with the label swap) is tanet_hf.training.augmentation.TrainAugmentation, applied by "
-                "tanet_hf.data.VideoClipDataset(..., mode='train')."
+                "tanet_hf.training.loading.VideoClipDataset(..., mode='train')."
             )
         if mode not in PROCESSOR_MODES:
             raise ValueError(f"mode={mode!r} is not supported; expected one of {list(PROCESSOR_MODES)}.")

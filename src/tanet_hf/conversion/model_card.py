@@ -161,6 +161,8 @@ def _measured_eval_results(evaluation: Mapping[str, Mapping[str, Any]] | None, d
             ("accuracy", "Top-1 accuracy", "top1"),
             ("top_5_accuracy", "Top-5 accuracy", "top5"),
         ):
+            if key not in values:  # top-5 is reported only with more than 5 classes
+                continue
             results.append(
                 EvalResult(
                     task_type="video-classification",
@@ -190,9 +192,13 @@ def _measured_results_table(evaluation: Mapping[str, Mapping[str, Any]]) -> list
     for split, values in evaluation.items():
         lines.append(
             f"| {split} | {values.get('protocol', '1 clip × centre crop')} | {100 * values['top1']:.2f} | "
-            f"{100 * values['top5']:.2f} | {100 * values['mean_class_accuracy']:.2f} | {values['num_samples']} |"
+            f"{_percent(values.get('top5'))} | {100 * values['mean_class_accuracy']:.2f} | {values['num_samples']} |"
         )
     return lines + [""]
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
 
 
 def _format_gmacs(macs: int) -> str:

@@ -1,17 +1,17 @@
-"""Training kit. `augmentation` holds the training-time transforms; the rest of the kit (arguments, recipes, the
-Accelerate loop, checkpoints) is still the single module `_legacy`, whose names are reachable from here
-(`from tanet_hf.training import train`) and loaded on first use, so that importing `tanet_hf.training.augmentation`
-(as `tanet_hf.data` does) does not import the loop."""
+# Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
+"""The training kit: the reusable pieces of TANet training, each in a room of its own.
 
-from __future__ import annotations
+- `datasets`: annotation readers and `load_video_classification_data` (every source → `datasets` splits);
+- `loading`: the clip dataset decoded in DataLoader workers, its sampler, collate and DataLoader;
+- `augmentation`: the release's training augmentation (the video processor is inference-only);
+- `recipes`: the recipe in use (a registry `Recipe` with command-line overrides), lr scaling and schedule;
+- `arguments`: the command-line arguments;
+- `builders`: model, video processor, augmentation and optimizer builders;
+- `checkpointing`: atomic, resumable, signal-safe checkpoints;
+- `evaluation`: metrics of a model on a split, single- and multi-view, confusion matrix;
+- `model_folder`: the trained model's `save_pretrained` folder with its card.
 
-import importlib
-from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    _legacy = importlib.import_module(f"{__name__}._legacy")
-    try:
-        return getattr(_legacy, name)
-    except AttributeError:
-        raise AttributeError(f"module 'tanet_hf.training' has no attribute {name!r}") from None
+The loop itself is `examples/train.py` (Accelerate) and `examples/finetune_trainer.py` (`transformers.Trainer`).
+Import from the rooms (`from tanet_hf.training.builders import build_model`); this package imports none of them,
+so that `tanet_hf.training.augmentation` stays light.
+"""

@@ -1,6 +1,6 @@
 # Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
-"""Training augmentation of the authors' release, applied by the training dataset (`tanet_hf.data.VideoClipDataset`)
-and never saved with a model:
+"""Training augmentation of the authors' release, applied by the training dataset
+(`tanet_hf.training.loading.VideoClipDataset`) and never saved with a model:
 
 1. random temporal offsets: [`sample_frame_indices`] in `"train"` mode (a random frame per TSN segment, or a random
    start of the dense window);

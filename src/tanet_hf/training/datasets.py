@@ -13,39 +13,34 @@ Every source becomes the same thing: a `datasets.Dataset` with a `video` column 
 | plain lists | one `path label` (or the release's `path num_frames label`) per line; labels are indices or names |
 | a Hub dataset id | any dataset with a `Video` column and a label column (`load_dataset(id)`) |
 
-[`VideoClipDataset`] turns such a dataset into a `torch.utils.data.Dataset` that decodes, samples and augments
-inside DataLoader workers: training clips through `tanet_hf.training.augmentation.TrainAugmentation`, evaluation
-and test clips through [`TANetVideoProcessor`]; training draws from a per-sample seed derived from
-`(seed, epoch, index)`: the clip drawn for a sample does not depend on worker count, batch order or resumption.
-Unreadable videos are skipped (replaced by the next readable sample), counted and reported, or raise with
-`strict=True`.
+The torch side (decoding in DataLoader workers) is `tanet_hf.training.loading`.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
-import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, Video, load_dataset
 
-from .labels import read_labels
-from .training.augmentation import TrainAugmentation
-from .video_decoding_tanet import VideoDecodeError
-from .video_processing_tanet import TANetVideoProcessor
+from ..labels import read_labels
 
 logger = logging.getLogger(__name__)
 
 DATA_FORMATS = ("auto", "videofolder", "kinetics_csv", "sthv2_json", "list", "hub")
+
+
 SPLIT_NAMES = ("train", "validation", "test")
+
+
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".flv", ".gif")
 
 
@@ -72,11 +67,6 @@ class VideoClassificationData:
     @property
     def label2id(self) -> dict[str, int]:
         return {name: index for index, name in enumerate(self.label_names)}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Label sets
-# ----------------------------------------------------------------------------------------------------------------
 
 
 def read_label_names(source: str | os.PathLike) -> list[str]:
@@ -110,11 +100,6 @@ def _label_lookup(label_names: Sequence[str]) -> dict[str, int]:
         lookup.setdefault(_normalise_label(name), index)
     lookup.update({name: index for index, name in enumerate(label_names)})
     return lookup
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Annotation formats
-# ----------------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -247,11 +232,6 @@ def _dataset_from_entries(
     return dataset, missing
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Loading
-# ----------------------------------------------------------------------------------------------------------------
-
-
 def _standardise_columns(
     dataset: Dataset, video_column: str | None, label_column: str | None, label_names: list[str] | None, where: str
 ) -> tuple[Dataset, list[str]]:
@@ -370,37 +350,7 @@ def load_video_classification_data(
             raise ValueError("No data given: pass a dataset folder, a Hub dataset id, or annotation files.")
 
     if data_format in ("kinetics_csv", "sthv2_json", "list", "annotations"):
-        if not files:
-            raise ValueError(
-                f"data_format={data_format!r} needs annotation files (train_file=, validation_file=, ...)."
-            )
-        for split, path in files.items():
-            if not path.is_file():
-                raise FileNotFoundError(f"{split} annotation file {str(path)!r} does not exist.")
-        entries = {}
-        for split, path in files.items():
-            kind = detect_annotation_format(path) if data_format == "annotations" else data_format
-            entries[split] = _READERS[kind](path)
-        root = Path(video_root) if video_root is not None else None
-        if root is not None and not root.is_dir():
-            raise FileNotFoundError(f"video_root {str(root)!r} is not a folder.")
-        if root is None and any(e.by_stem for e in entries.values()):
-            raise ValueError("Kinetics CSV / Something-Something JSON annotations name videos by id: pass video_root=.")
-        if label_names is None:
-            source = entries.get("train") or next(iter(entries.values()))
-            label_names = sorted({str(label).strip() for label in source.labels}, key=str)
-            if all(name.lstrip("-").isdigit() for name in label_names):
-                raise ValueError(
-                    "The annotations give labels as indices; pass label_file= with the class names in index order."
-                )
-        needs_index = root is not None and any(
-            e.by_stem or any(Path(v).suffix == "" for v in e.videos[:100]) for e in entries.values()
-        )
-        stem_index = _index_videos_by_stem(root) if needs_index else None
-        splits, missing = {}, {}
-        for split, split_entries in entries.items():
-            splits[split], missing[split] = _dataset_from_entries(split_entries, label_names, root, stem_index)
-        result = VideoClassificationData(splits, list(label_names), {k: v for k, v in missing.items() if v})
+        result = _from_annotation_files(files, data_format, video_root, label_names)
     elif data_format == "videofolder":
         if dataset is None or not Path(dataset).is_dir():
             raise FileNotFoundError(f"videofolder dataset {str(dataset)!r} is not a folder.")
@@ -428,6 +378,41 @@ def load_video_classification_data(
     return result
 
 
+def _from_annotation_files(
+    files: dict[str, Path], data_format: str, video_root: str | os.PathLike | None, label_names: list[str] | None
+) -> VideoClassificationData:
+    """The splits of annotation files (`data_format` one reader's name, or `"annotations"`: each file's own)."""
+    if not files:
+        raise ValueError(f"data_format={data_format!r} needs annotation files (train_file=, validation_file=, ...).")
+    for split, path in files.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"{split} annotation file {str(path)!r} does not exist.")
+    entries = {}
+    for split, path in files.items():
+        kind = detect_annotation_format(path) if data_format == "annotations" else data_format
+        entries[split] = _READERS[kind](path)
+    root = Path(video_root) if video_root is not None else None
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"video_root {str(root)!r} is not a folder.")
+    if root is None and any(e.by_stem for e in entries.values()):
+        raise ValueError("Kinetics CSV / Something-Something JSON annotations name videos by id: pass video_root=.")
+    if label_names is None:
+        source = entries.get("train") or next(iter(entries.values()))
+        label_names = sorted({str(label).strip() for label in source.labels}, key=str)
+        if all(name.lstrip("-").isdigit() for name in label_names):
+            raise ValueError(
+                "The annotations give labels as indices; pass label_file= with the class names in index order."
+            )
+    needs_index = root is not None and any(
+        e.by_stem or any(Path(v).suffix == "" for v in e.videos[:100]) for e in entries.values()
+    )
+    stem_index = _index_videos_by_stem(root) if needs_index else None
+    splits, missing = {}, {}
+    for split, split_entries in entries.items():
+        splits[split], missing[split] = _dataset_from_entries(split_entries, label_names, root, stem_index)
+    return VideoClassificationData(splits, list(label_names), {k: v for k, v in missing.items() if v})
+
+
 def _from_dataset_dict(
     loaded: DatasetDict,
     label_names: list[str] | None,
@@ -450,184 +435,71 @@ def _from_dataset_dict(
     return VideoClassificationData(splits, list(label_names or []))
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Torch side: decoding in DataLoader workers
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """The augmentation seed of sample `index` in `epoch`: a 32-bit hash of `(seed, epoch, index)`."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
-
-
-class VideoClipDataset(torch.utils.data.Dataset):
-    """
-    Clips from a [`load_video_classification_data`] split, decoded and transformed where `__getitem__` runs (in
-    DataLoader workers).
-
-    Args:
-        dataset: rows with `video` (`{"path", "bytes"}`) and `label`.
-        processor: the [`TANetVideoProcessor`] the model is saved with: its sampling, sizes, normalisation and
-            decoder serve every mode; its `"eval"` / `"test"` views serve those modes.
-        mode: `"train"` (`augmentation`, seeded per sample), `"eval"` (one centred clip) or `"test"` (the
-            processor's multi-view protocol).
-        augmentation: the training transform of `"train"` mode (random offsets, multi-scale crop, flip with the
-            label swap); default `TrainAugmentation()`, the release's crop scales and flip without a label map.
-        seed: base seed of the per-sample augmentation seeds, see [`sample_seed`].
-        strict: raise [`VideoDecodeError`] on an unreadable video instead of skipping it.
-        max_replacements: how many following samples to try in place of an unreadable one.
-
-    Each item is a dict: `pixel_values` `(T, 3, H, W)` (or `(V, T, 3, H, W)` in `"test"` mode), `labels` (int),
-    `valid` (False when the video was unreadable and another sample stands in for it) and `skipped` (the
-    `"<path>: <reason>"` of unreadable videos met on the way).
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        processor: TANetVideoProcessor,
-        mode: str = "train",
-        seed: int = 0,
-        strict: bool = False,
-        max_replacements: int = 16,
-        augmentation: TrainAugmentation | None = None,
-    ):
-        if mode not in ("train", "eval", "test"):
-            raise ValueError(f"mode={mode!r} is not supported; expected 'train', 'eval' or 'test'.")
-        if len(dataset) == 0:
-            raise ValueError("VideoClipDataset got an empty dataset.")
-        if isinstance(dataset.features.get("video"), Video) and dataset.features["video"].decode:
-            dataset = dataset.cast_column("video", Video(decode=False))  # never hand decoders to workers
-        self.dataset = dataset
-        self.processor = processor
-        self.mode = mode
-        self.augmentation = augmentation if augmentation is not None else TrainAugmentation()
-        self.seed = seed
-        self.strict = strict
-        self.max_replacements = max_replacements
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose augmentation seeds `__getitem__` uses."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def _load(self, index: int) -> tuple[torch.Tensor, int]:
-        row = self.dataset[index]
-        if self.mode == "train":
-            rng = np.random.default_rng(sample_seed(self.seed, self.epoch, index))
-            return self.augmentation(row["video"], int(row["label"]), self.processor, rng)
-        out = self.processor(row["video"], mode=self.mode, return_tensors="pt")
-        return out["pixel_values"][0], int(row["label"])
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        skipped: list[str] = []
-        for attempt in range(self.max_replacements + 1):
-            candidate = (index + attempt) % len(self.dataset)
-            try:
-                pixel_values, label = self._load(candidate)
-            except VideoDecodeError as error:
-                if self.strict:
-                    raise
-                skipped.append(str(error))
-                continue
-            return {"pixel_values": pixel_values, "labels": label, "valid": attempt == 0, "skipped": skipped}
-        raise VideoDecodeError(
-            describe_row(self.dataset[index]),
-            f"it and the {self.max_replacements} following videos are all unreadable: {skipped[:3]}",
-        )
-
-
-def describe_row(row: dict[str, Any]) -> str:
-    video = row.get("video")
-    if isinstance(video, dict) and video.get("path"):
-        return str(video["path"])
-    return "<video in memory>"
-
-
-def collate_video_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """
-    Stack [`VideoClipDataset`] items: `pixel_values` `(B, T, 3, H, W)` (or `(B, V, T, 3, H, W)`), `labels`
-    `(B,)` int64, `valid` `(B,)` bool, and `skipped` (a flat list of the unreadable videos' messages).
-    """
-    return {
-        "pixel_values": torch.stack([s["pixel_values"] for s in samples]),
-        "labels": torch.tensor([s["labels"] for s in samples], dtype=torch.long),
-        "valid": torch.tensor([s["valid"] for s in samples], dtype=torch.bool),
-        "skipped": [message for s in samples for message in s["skipped"]],
-    }
-
-
-class EpochShuffleSampler(torch.utils.data.Sampler[int]):
-    """
-    Indices `0 … n-1`, shuffled with a generator seeded by `seed + epoch` (or in order when `shuffle=False`).
-    The order of an epoch is a pure function of `(seed, epoch)`, which is what exact resumption needs.
-    """
-
-    def __init__(self, num_samples: int, seed: int = 0, shuffle: bool = True):
-        self.num_samples = int(num_samples)
-        self.seed = int(seed)
-        self.shuffle = shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self) -> Iterator[int]:
-        if not self.shuffle:
-            return iter(range(self.num_samples))
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.num_samples, generator=generator).tolist())
-
-
-def _init_worker(worker_id: int) -> None:
-    """DataLoader workers use one intra-op thread each (the processes already run in parallel) and ignore Ctrl-C,
-    which the training loop handles by saving a resumable checkpoint."""
-    torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def make_video_dataloader(
-    clips: VideoClipDataset,
-    batch_size: int,
-    shuffle: bool,
-    seed: int = 0,
-    num_workers: int = 2,
-    drop_last: bool = False,
-    pin_memory: bool = False,
-) -> torch.utils.data.DataLoader:
-    """
-    A DataLoader over [`VideoClipDataset`] with an [`EpochShuffleSampler`] and its own generator (so that
-    iterating never consumes the global torch RNG), single-threaded workers that ignore Ctrl-C, and [`collate_video_clips`].
-    """
-    return torch.utils.data.DataLoader(
-        clips,
-        batch_size=batch_size,
-        sampler=EpochShuffleSampler(len(clips), seed=seed, shuffle=shuffle),
-        num_workers=num_workers,
-        collate_fn=collate_video_clips,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        worker_init_fn=_init_worker if num_workers > 0 else None,
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
-    )
-
-
 __all__ = [
     "DATA_FORMATS",
+    "SPLIT_NAMES",
+    "VIDEO_EXTENSIONS",
     "VideoClassificationData",
-    "VideoClipDataset",
-    "EpochShuffleSampler",
-    "collate_video_clips",
+    "carve_validation_split",
+    "prepare_splits",
+    "random_subset",
     "detect_annotation_format",
     "load_video_classification_data",
-    "make_video_dataloader",
     "read_label_names",
-    "sample_seed",
 ]
+
+
+def random_subset(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+    """`limit` rows drawn at random with `seed` (in their original order), or `dataset` itself when `limit` is None
+    or not smaller. A random draw, not the first rows: folder datasets are sorted by class."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    rows = np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False)
+    return dataset.select(np.sort(rows))
+
+
+def carve_validation_split(data: VideoClassificationData, percentage: int, seed: int) -> VideoClassificationData:
+    """
+    When `data` has a train split but neither a validation nor a test split (a plain `root/<class>/` folder), hold
+    out `percentage` % of the training videos as `"validation"`, stratified by class where possible and drawn with
+    `seed`; with `percentage` 0, say loudly that no evaluation will run. Other datasets are returned unchanged.
+    """
+    if "train" not in data.splits or {"validation", "test"} & set(data.splits):
+        return data
+    if not percentage:
+        logger.warning(
+            "The dataset has only a train split and validation_split_percentage=0: NO EVALUATION will run "
+            "(no accuracy, no eval_results.json, no metrics in the model card)."
+        )
+        return data
+    if not 0 < percentage < 100:
+        raise ValueError(f"validation_split_percentage={percentage} is not a percentage in (0, 100).")
+    train = data.splits["train"]
+    try:
+        parts = train.train_test_split(test_size=percentage / 100, seed=seed, stratify_by_column="label")
+    except ValueError:  # fewer held-out videos than classes: an unstratified draw
+        parts = train.train_test_split(test_size=percentage / 100, seed=seed)
+    logger.warning(
+        "The dataset has only a train split: %d of its %d videos (validation_split_percentage=%d, seed %d) are held "
+        "out as the validation split.",
+        len(parts["test"]), len(train), percentage, seed,
+    )  # fmt: skip
+    splits = {**data.splits, "train": parts["train"], "validation": parts["test"]}
+    return dataclasses.replace(data, splits=splits)
+
+
+def prepare_splits(
+    data: VideoClassificationData,
+    validation_split_percentage: int,
+    max_train_samples: int | None,
+    max_eval_samples: int | None,
+    seed: int,
+) -> VideoClassificationData:
+    """[`carve_validation_split`], then the `max_*_samples` [`random_subset`]s (every split but train is an
+    evaluation split), all drawn with `seed`."""
+    data = carve_validation_split(data, validation_split_percentage, seed)
+    splits = {
+        name: random_subset(split, max_train_samples if name == "train" else max_eval_samples, seed)
+        for name, split in data.splits.items()
+    }
+    return dataclasses.replace(data, splits=splits)
