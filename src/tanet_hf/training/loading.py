@@ -9,7 +9,9 @@ reported, or raise with `strict=True`. [`make_video_dataloader`] adds the epoch-
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,10 +155,39 @@ class EpochShuffleSampler(torch.utils.data.Sampler[int]):
 
 
 def _init_worker(worker_id: int) -> None:
-    """DataLoader workers use one intra-op thread each (the processes already run in parallel) and ignore Ctrl-C,
-    which the training loop handles by saving a resumable checkpoint."""
+    """DataLoader workers use one intra-op thread each (the processes already run in parallel) and ignore SIGINT and
+    SIGTERM: Ctrl-C and a scheduler's SIGTERM reach the whole process group, and the training loop decides (it
+    saves a resumable checkpoint, then ends the workers itself)."""
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class DataLoaderWorkerError(RuntimeError):
+    """A DataLoader worker died (the out-of-memory killer, a signal, a crash in native code); training stopped."""
+
+
+def is_worker_failure(error: BaseException) -> bool:
+    """Whether `error` is PyTorch's report of a dead DataLoader worker: `RuntimeError("DataLoader worker (pid(s) …)
+    exited unexpectedly")` from the loader, or `"DataLoader worker (pid …) is killed by signal: …"` raised by its
+    SIGCHLD handler wherever the main process happens to be."""
+    return isinstance(error, RuntimeError) and str(error).startswith("DataLoader worker (pid")
+
+
+@contextlib.contextmanager
+def worker_exits_ignored() -> Iterator[None]:
+    """
+    While saving after a worker failure: SIGCHLD takes its default action, so that PyTorch's handler does not raise
+    the failure again (at any point of the save) when another worker exits. Only in the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
 
 
 def make_video_dataloader(
@@ -170,7 +201,7 @@ def make_video_dataloader(
 ) -> torch.utils.data.DataLoader:
     """
     A DataLoader over [`VideoClipDataset`] with an [`EpochShuffleSampler`] and its own generator (so that
-    iterating never consumes the global torch RNG), single-threaded workers that ignore Ctrl-C, and [`collate_video_clips`].
+    iterating never consumes the global torch RNG), single-threaded workers that ignore SIGINT / SIGTERM, and [`collate_video_clips`].
     """
     return torch.utils.data.DataLoader(
         clips,
@@ -186,4 +217,13 @@ def make_video_dataloader(
     )
 
 
-__all__ = ["EpochShuffleSampler", "VideoClipDataset", "collate_video_clips", "make_video_dataloader", "sample_seed"]
+__all__ = [
+    "DataLoaderWorkerError",
+    "EpochShuffleSampler",
+    "VideoClipDataset",
+    "collate_video_clips",
+    "is_worker_failure",
+    "make_video_dataloader",
+    "sample_seed",
+    "worker_exits_ignored",
+]
