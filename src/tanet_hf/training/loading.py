@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -175,6 +175,18 @@ def is_worker_failure(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
+def on_worker_failure(handle: Callable[[RuntimeError], BaseException]) -> Iterator[None]:
+    """Around a training loop: a dead DataLoader worker ([`is_worker_failure`]) raises what `handle(error)` returns
+    (after saving what can be saved), chained to PyTorch's error; other errors pass unchanged."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not is_worker_failure(error):
+            raise
+        raise handle(error) from error
+
+
+@contextlib.contextmanager
 def worker_exits_ignored() -> Iterator[None]:
     """
     While saving after a worker failure: SIGCHLD takes its default action, so that PyTorch's handler does not raise
@@ -224,6 +236,7 @@ __all__ = [
     "collate_video_clips",
     "is_worker_failure",
     "make_video_dataloader",
+    "on_worker_failure",
     "sample_seed",
     "worker_exits_ignored",
 ]
