@@ -261,17 +261,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             if is_worker_failure(error):
                 raise
             message = f"evaluation at step {global_step} (epoch {epoch:g}) failed: {type(error).__name__}: {error}"
-            logger.error("%s; training goes on, the checkpoint of this step is saved.", message, exc_info=True)
+            logger.error("%s; training goes on (saved checkpoints are kept).", message, exc_info=True)
             evaluation_errors.append(message)
-            state["log_history"].append({"step": global_step, "epoch": epoch, "eval/error": message})
-            return
-        summary = {k: v for k, v in results.items() if k in ("top1", "top5", "mean_class_accuracy")}
-        state["log_history"].append(
-            {"step": global_step, "epoch": epoch, **{f"eval/{k}": v for k, v in summary.items()}}
-        )
-        accelerator.log({f"eval/{k}": v for k, v in summary.items()}, step=global_step)
-        if accelerator.is_main_process:
-            logger.info("epoch %g: %s %s", epoch, eval_split, describe(summary))
+            entry = {"eval/error": message}
+        else:
+            entry = {f"eval/{k}": v for k, v in results.items() if k in ("top1", "top5", "mean_class_accuracy")}
+            accelerator.log(entry, step=global_step)
+            if accelerator.is_main_process:
+                logger.info("epoch %g: %s %s", epoch, eval_split, describe({k[5:]: v for k, v in entry.items()}))
+        state["log_history"].append({"step": global_step, "epoch": epoch, **entry})
         if last_checkpoint is not None and last_checkpoint.name == f"{CHECKPOINT_PREFIX}{global_step}":
             update_trainer_state(accelerator, last_checkpoint, {"log_history": state["log_history"]})
 
