@@ -109,6 +109,24 @@ def test_nan_stop_saves_the_finite_pre_step_state_and_non_finite_states_are_refu
         train(*_arguments(tiny_dataset, tmp_path / "poisoned", resume_from_checkpoint="latest", **common))
 
 
+def test_a_non_finite_gradient_stops_before_the_optimizer_step_with_a_finite_state(tiny_dataset, tmp_path, monkeypatch):
+    original = TANetForVideoClassification.forward
+    calls = {"n": 0}
+
+    def forward_with_infinite_gradient(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:  # sqrt at 0: the loss stays finite, its gradient is not
+            out.loss = out.loss + torch.sqrt((self.classifier.weight * 0).sum())
+        return out
+
+    monkeypatch.setattr(TANetForVideoClassification, "forward", forward_with_infinite_gradient)
+    with pytest.raises(FloatingPointError, match=r"Non-finite gradient norm .* at step 3 .*nan-checkpoint-2"):
+        train(*_arguments(tiny_dataset, tmp_path / "grad", eval_strategy="no", do_final_eval=False))
+    saved = load_file(tmp_path / "grad" / "checkpoints" / "nan-checkpoint-2" / "model.safetensors")
+    assert all(torch.isfinite(tensor).all() for tensor in saved.values())  # the step was never applied
+
+
 def test_resume_refuses_changed_labels_and_says_what_changed_in_batch_size_and_seed(tiny_dataset, tmp_path, caplog):
     common = dict(eval_strategy="no", do_final_eval=False, per_device_train_batch_size=2, save_total_limit=None)
     out = tmp_path / "run"
