@@ -304,6 +304,24 @@ def test_replacing_a_folder_killed_between_renames_keeps_the_previous_one_findab
     assert (target / "weights").read_text() == "new"
 
 
+def test_a_converted_folder_replacement_killed_between_renames_comes_back(tmp_path, monkeypatch):
+    from test_convert import TINY, _source_network
+
+    from tanet_hf.conversion.convert import convert_checkpoint
+
+    path = tmp_path / "ckpt.pth.tar"
+    torch.save(_source_network("release", 8, 400, TINY, seed=11).checkpoint(), path)
+    folder = convert_checkpoint(path, tmp_path / "converted")
+    revive = _killed_after_first_rename(monkeypatch)
+    with pytest.raises(SystemExit):
+        convert_checkpoint(path, folder, overwrite=True)
+    revive()
+    assert not folder.exists()  # killed between the renames: the previous folder waits under its backup name
+    with pytest.raises(FileExistsError):  # the next call puts it back first, so nothing is silently replaced
+        convert_checkpoint(path, folder)
+    assert (folder / "model.safetensors").is_file() and not backup_of(folder).exists()
+
+
 def _failing_second_replace(real):
     calls = {"n": 0}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from .. import registry
-from ..atomic import replace_folder
+from ..atomic import recover_folder, replace_folder
 from ..configuration_tanet import TANetConfig
 from ..labels import LABEL_SETS, read_labels
 from ..modeling_tanet import TANetForVideoClassification
@@ -166,6 +166,7 @@ def convert_checkpoint(
     """
     checkpoint_path = Path(checkpoint)
     output_dir = Path(output_dir).absolute()
+    recover_folder(output_dir)  # a replacement killed between its two renames: the previous folder comes back
     if output_dir.exists() and not overwrite:
         raise FileExistsError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it.")
     state_dict = read_state_dict(checkpoint_path)
