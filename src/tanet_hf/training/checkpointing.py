@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ import torch
 from accelerate import Accelerator
 
 from ..atomic import backup_of, replace_folder
+from ..conversion.model_card import sha256_of_file
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +80,10 @@ def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     return [found[step] for step in sorted(found)]
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
     """`{relative path: {"bytes", "sha256"}}` of every file in `folder` except `trainer_state.json`."""
     return {
-        path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": sha256_of_file(path)}
         for path in sorted(folder.rglob("*"))
         if path.is_file() and path.name != TRAINER_STATE_FILE
     }
@@ -117,7 +112,7 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
             return f"{name} is missing"
         if path.stat().st_size != expected["bytes"]:
             return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} were written"
-        if _sha256(path) != expected["sha256"]:
+        if sha256_of_file(path) != expected["sha256"]:
             return f"{name} does not match the sha256 recorded when it was written"
     return None
 
