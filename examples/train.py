@@ -14,6 +14,7 @@ config). The reusable pieces live in `tanet_hf.training`: data (`datasets`, `loa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -286,7 +287,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             f"(lower the learning rate, or check the data, and resume from it)."
         )
 
-    def save_after_worker_failure(error: RuntimeError) -> DataLoaderWorkerError:
+    def save_after_worker_failure(error: Exception) -> DataLoaderWorkerError:
         """The last consistent state after a DataLoader worker died, and the error to raise."""
         progress.close()
         if updating:  # died inside the optimizer step: this step's state is half-written
@@ -295,13 +296,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         else:
             snapshot.restore()
             name = checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}"
-            with worker_exits_ignored():
-                folder = last_checkpoint if last_checkpoint == name else save_checkpoint(
-                    accelerator, name, trainer_state(*resume_at), train_args.save_total_limit
-                )  # fmt: skip
+            folder = last_checkpoint if last_checkpoint == name else save_checkpoint(
+                accelerator, name, trainer_state(*resume_at), train_args.save_total_limit
+            )  # fmt: skip
             saved = f"the state after step {global_step} is saved in {folder}"
         return DataLoaderWorkerError(
-            f"A DataLoader worker died ({error}): often the out-of-memory killer (see `dmesg`); lower "
+            f"A DataLoader worker died ({type(error).__name__}: {error}): often the out-of-memory killer (see `dmesg`); lower "
             f"--dataloader_num_workers or the batch size. Training stopped; {saved}: continue with "
             f"--resume_from_checkpoint latest."
         )
@@ -325,6 +325,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     snapshot = BufferSnapshot(model)  # the buffers as of the last optimizer step
     resume_at = (start_epoch, resume_batches)  # (epoch, batches consumed) of the last optimizer step
     updating = False  # inside the optimizer step: the state is consistent only before or after it
+    step_guard = contextlib.ExitStack()
 
     with StopRequest() as stop, on_worker_failure(save_after_worker_failure):
         for epoch in range(start_epoch, num_epochs):
@@ -365,6 +366,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                         norm = accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm or math.inf)
                         if accelerator.scaler is None and norm is not None and not math.isfinite(float(norm)):
                             stop_on_non_finite("gradient norm", [float(norm)], where)
+                        # never half a step: from here to its bookkeeping a dying worker is found by the loader later
+                        step_guard.enter_context(worker_exits_ignored())
                         updating = True
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -381,6 +384,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                 resume_at = (epoch, batch_in_epoch)
                 snapshot.take()
                 updating = False
+                step_guard.close()
                 progress.update(1)
                 if global_step % train_args.logging_steps == 0 or global_step == total_steps:
                     elapsed = time.perf_counter() - window_start

@@ -237,16 +237,18 @@ def test_a_worker_killed_by_the_oom_killer_leaves_a_resumable_state(tiny_dataset
     out = tmp_path / "oom"
     args = _arguments(
         tiny_dataset, out, num_train_epochs=300, eval_strategy="no", save_strategy="no", dataloader_num_workers=2,
+        per_device_train_batch_size=1,
     )  # fmt: skip
     run = _Run(args)
-    run.wait_for(lambda: "step 3/" in run.output and run.workers())
+    # 16 steps an epoch: at step 6 the workers are busy with this epoch (not exiting at its end)
+    run.wait_for(lambda: "step 6/" in run.output and run.workers())
     os.kill(run.workers()[0], signal.SIGKILL)  # what the out-of-memory killer does
     assert run.finish() == 1, run.output[-3000:]
     assert "A DataLoader worker died" in run.output and "--resume_from_checkpoint latest" in run.output
     latest = resolve_checkpoint("latest", out)  # save_strategy "no": only the failure handler saved this
     assert latest is not None and checkpoint_problem(latest) is None, run.output[-3000:]
     assert f"saved in {latest}" in run.output
-    assert read_trainer_state(latest)["global_step"] >= 3
+    assert read_trainer_state(latest)["global_step"] >= 6
 
 
 # ---------------------------------------------------------------------------------------------------------------

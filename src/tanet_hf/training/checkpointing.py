@@ -326,7 +326,7 @@ class BufferSnapshot:
 class StopRequest:
     """SIGINT / SIGTERM handler: the first signal asks the loop to stop at the next optimizer step with a saved
     state; a second SIGINT interrupts at once. Schedulers send SIGTERM to the whole process group: DataLoader workers
-    ignore both signals (`tanet_hf.training.loading`), so this process decides."""
+    have a process group of their own (`tanet_hf.training.loading`), so this process decides."""
 
     def __init__(self) -> None:
         self.requested = False

@@ -10,8 +10,10 @@ reported, or raise with `strict=True`. [`make_video_dataloader`] adds the epoch-
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -155,12 +157,17 @@ class EpochShuffleSampler(torch.utils.data.Sampler[int]):
 
 
 def _init_worker(worker_id: int) -> None:
-    """DataLoader workers use one intra-op thread each (the processes already run in parallel) and ignore SIGINT and
-    SIGTERM: Ctrl-C and a scheduler's SIGTERM reach the whole process group, and the training loop decides (it
-    saves a resumable checkpoint, then ends the workers itself)."""
+    """
+    DataLoader workers use one intra-op thread each (the processes already run in parallel) and leave the job's
+    process group: Ctrl-C and a scheduler's SIGTERM go to the whole group, and the training loop decides (it saves a
+    resumable checkpoint, then ends the workers itself). A process group of their own rather than ignoring SIGTERM:
+    the DataLoader and Python's exit still end workers with SIGTERM, and a worker that ignored it would hang the exit.
+    (A worker whose main process died exits by itself: PyTorch's workers watch their parent.)
+    """
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
 
 
 class DataLoaderWorkerError(RuntimeError):
@@ -168,29 +175,40 @@ class DataLoaderWorkerError(RuntimeError):
 
 
 def is_worker_failure(error: BaseException) -> bool:
-    """Whether `error` is PyTorch's report of a dead DataLoader worker: `RuntimeError("DataLoader worker (pid(s) …)
-    exited unexpectedly")` from the loader, or `"DataLoader worker (pid …) is killed by signal: …"` raised by its
-    SIGCHLD handler wherever the main process happens to be."""
-    return isinstance(error, RuntimeError) and str(error).startswith("DataLoader worker (pid")
+    """
+    Whether `error` reports a dead DataLoader worker: PyTorch's `RuntimeError("DataLoader worker (pid(s) …) exited
+    unexpectedly")` from the loader, or `"DataLoader worker (pid …) is killed by signal: …"` raised by its SIGCHLD
+    handler wherever the main process happens to be; or a connection error (`ConnectionResetError`, `EOFError`)
+    raised inside `torch.utils.data` while receiving a batch whose shared memory belonged to the dead worker.
+    """
+    if isinstance(error, RuntimeError) and str(error).startswith("DataLoader worker (pid"):
+        return True
+    if isinstance(error, (ConnectionError, EOFError)):
+        files = (frame.f_code.co_filename.replace(os.sep, "/") for frame, _ in traceback.walk_tb(error.__traceback__))
+        return any("/torch/utils/data/" in name for name in files)
+    return False
 
 
 @contextlib.contextmanager
-def on_worker_failure(handle: Callable[[RuntimeError], BaseException]) -> Iterator[None]:
+def on_worker_failure(handle: Callable[[Exception], BaseException]) -> Iterator[None]:
     """Around a training loop: a dead DataLoader worker ([`is_worker_failure`]) raises what `handle(error)` returns
     (after saving what can be saved), chained to PyTorch's error; other errors pass unchanged."""
     try:
         yield
-    except RuntimeError as error:
-        if not is_worker_failure(error):
-            raise
-        raise handle(error) from error
+    except (RuntimeError, ConnectionError, EOFError) as error:
+        with worker_exits_ignored():  # first: PyTorch's SIGCHLD handler would raise again inside this block
+            if not is_worker_failure(error):
+                raise
+            replacement = handle(error)
+        raise replacement from error
 
 
 @contextlib.contextmanager
 def worker_exits_ignored() -> Iterator[None]:
     """
-    While saving after a worker failure: SIGCHLD takes its default action, so that PyTorch's handler does not raise
-    the failure again (at any point of the save) when another worker exits. Only in the main thread.
+    While stepping the optimizer or handling a worker failure: SIGCHLD takes its default action (discarded), so that
+    PyTorch's handler cannot raise a worker's death in the middle of it; the loader still finds a dead worker itself
+    (it checks its workers while waiting for a batch). Only in the main thread.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -213,7 +231,7 @@ def make_video_dataloader(
 ) -> torch.utils.data.DataLoader:
     """
     A DataLoader over [`VideoClipDataset`] with an [`EpochShuffleSampler`] and its own generator (so that
-    iterating never consumes the global torch RNG), single-threaded workers that ignore SIGINT / SIGTERM, and [`collate_video_clips`].
+    iterating never consumes the global torch RNG), single-threaded workers outside the job's process group, and [`collate_video_clips`].
     """
     return torch.utils.data.DataLoader(
         clips,
