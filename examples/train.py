@@ -14,6 +14,7 @@ config). The reusable pieces live in `tanet_hf.training`: data (`datasets`, `loa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -49,14 +50,28 @@ from tanet_hf.training.builders import (
 from tanet_hf.training.checkpointing import (
     CHECKPOINT_PREFIX,
     NAN_CHECKPOINT_PREFIX,
-    TRAINER_STATE_FILE,
+    BufferSnapshot,
+    CheckpointSaveError,
+    ResumeError,
     StopRequest,
+    check_finite_training_state,
+    check_labels_unchanged,
+    read_trainer_state,
     resolve_checkpoint,
+    resume_position,
     save_checkpoint,
+    update_trainer_state,
 )
 from tanet_hf.training.datasets import VideoClassificationData
 from tanet_hf.training.evaluation import describe, evaluate_model, final_evaluation, summarise
-from tanet_hf.training.loading import VideoClipDataset, make_video_dataloader
+from tanet_hf.training.loading import (
+    DataLoaderWorkerError,
+    VideoClipDataset,
+    is_worker_failure,
+    make_video_dataloader,
+    on_worker_failure,
+    worker_exits_ignored,
+)
 from tanet_hf.training.model_folder import save_final_model
 from tanet_hf.training.recipes import lr_factor, scaled_learning_rate, warmup_steps_of
 
@@ -185,20 +200,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
 
     # ---- resume ---------------------------------------------------------------------------------------------
     state: dict[str, Any] = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "skipped_videos": 0, "log_history": []}
+    run_settings = {  # recorded in every checkpoint; resuming says which changed
+        "per_device_train_batch_size": train_args.per_device_train_batch_size,
+        "num_processes": accelerator.num_processes,
+        "gradient_accumulation_steps": train_args.gradient_accumulation_steps,
+        "seed": train_args.seed,
+    }
     if train_args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(train_args.resume_from_checkpoint, output_dir)
         if checkpoint is None:
             logger.info("No checkpoint in %s yet: starting from scratch.", output_dir / "checkpoints")
         else:
+            saved = read_trainer_state(checkpoint)
+            check_labels_unchanged(saved, label_names, checkpoint)
             accelerator.load_state(str(checkpoint))
-            state.update(json.loads((checkpoint / TRAINER_STATE_FILE).read_text()))
-            if (
-                state.get("num_processes", accelerator.num_processes) != accelerator.num_processes
-                or state.get("global_batch", global_batch) != global_batch
-            ):
-                logger.warning(
-                    "Resuming %s with a different process count or global batch: the data order changes.", checkpoint
-                )
+            check_finite_training_state(accelerator.unwrap_model(model), optimizer, checkpoint)
+            state.update({k: v for k, v in saved.items() if k != "files"})
+            state["batch_in_epoch"] = resume_position(saved, run_settings, checkpoint)
             logger.info(
                 "Resumed from %s: step %d, epoch %d, batch %d.",
                 checkpoint, state["global_step"], state["epoch"], state["batch_in_epoch"],
@@ -227,21 +245,66 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             "epoch": epoch,
             "batch_in_epoch": batch_in_epoch,
             "skipped_videos": skipped_total,
-            "num_processes": accelerator.num_processes,
+            **run_settings,
             "global_batch": global_batch,
             "label_names": label_names,
         }
 
+    evaluation_errors: list[str] = []
+
     def validate(epoch: float) -> None:
-        """Single-view validation of the model being trained, logged and kept in the history."""
-        results = summarise(evaluate_model(model, eval_loader, accelerator, f"eval step {global_step}"))
-        summary = {k: v for k, v in results.items() if k in ("top1", "top5", "mean_class_accuracy")}
-        state["log_history"].append(
-            {"step": global_step, "epoch": epoch, **{f"eval/{k}": v for k, v in summary.items()}}
+        """Single-view validation of the model being trained, logged and kept in the history. Runs after the
+        checkpoint of its step is saved; a failure is reported (logged, kept in the history and in
+        `train_results.json`) and training goes on."""
+        try:
+            results = summarise(evaluate_model(model, eval_loader, accelerator, f"eval step {global_step}"))
+        except Exception as error:
+            if is_worker_failure(error):
+                raise
+            message = f"evaluation at step {global_step} (epoch {epoch:g}) failed: {type(error).__name__}: {error}"
+            logger.error("%s; training goes on (saved checkpoints are kept).", message, exc_info=True)
+            evaluation_errors.append(message)
+            entry = {"eval/error": message}
+        else:
+            entry = {f"eval/{k}": v for k, v in results.items() if k in ("top1", "top5", "mean_class_accuracy")}
+            accelerator.log(entry, step=global_step)
+            if accelerator.is_main_process:
+                logger.info("epoch %g: %s %s", epoch, eval_split, describe({k[5:]: v for k, v in entry.items()}))
+        state["log_history"].append({"step": global_step, "epoch": epoch, **entry})
+        if last_checkpoint is not None and last_checkpoint.name == f"{CHECKPOINT_PREFIX}{global_step}":
+            update_trainer_state(accelerator, last_checkpoint, {"log_history": state["log_history"]})
+
+    def stop_on_non_finite(what: str, values: list[float], where: str) -> None:
+        """Save the state before this step (parameters are untouched until the optimizer step; the buffers the
+        forward passes of this step updated are restored) as a `nan-checkpoint-*`, then raise."""
+        snapshot.restore()
+        nan_folder = save_checkpoint(
+            accelerator, checkpoints_dir / f"{NAN_CHECKPOINT_PREFIX}{global_step}", trainer_state(*resume_at), None
         )
-        accelerator.log({f"eval/{k}": v for k, v in summary.items()}, step=global_step)
-        if accelerator.is_main_process:
-            logger.info("epoch %g: %s %s", epoch, eval_split, describe(summary))
+        accelerator.end_training()
+        raise FloatingPointError(
+            f"Non-finite {what} {values} at {where}; the state before this step is saved in {nan_folder} "
+            f"(lower the learning rate, or check the data, and resume from it)."
+        )
+
+    def save_after_worker_failure(error: Exception) -> DataLoaderWorkerError:
+        """The last consistent state after a DataLoader worker died, and the error to raise."""
+        progress.close()
+        if updating:  # died inside the optimizer step: this step's state is half-written
+            kept = f"the latest checkpoint ({last_checkpoint})" if last_checkpoint else "no checkpoint"
+            saved = f"it died during the optimizer step of step {global_step + 1}, so {kept} is the state to resume"
+        else:
+            snapshot.restore()
+            name = checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}"
+            folder = last_checkpoint if last_checkpoint == name else save_checkpoint(
+                accelerator, name, trainer_state(*resume_at), train_args.save_total_limit
+            )  # fmt: skip
+            saved = f"the state after step {global_step} is saved in {folder}"
+        return DataLoaderWorkerError(
+            f"A DataLoader worker died ({type(error).__name__}: {error}): often the out-of-memory killer (see `dmesg`); lower "
+            f"--dataloader_num_workers or the batch size. Training stopped; {saved}: continue with "
+            f"--resume_from_checkpoint latest."
+        )
 
     global_step = int(state["global_step"])
     skipped_total = int(state["skipped_videos"])
@@ -259,8 +322,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         dynamic_ncols=True,
     )
     window_loss, window_clips, window_start = [], 0, time.perf_counter()
+    snapshot = BufferSnapshot(model)  # the buffers as of the last optimizer step
+    resume_at = (start_epoch, resume_batches)  # (epoch, batches consumed) of the last optimizer step
+    updating = False  # inside the optimizer step: the state is consistent only before or after it
+    step_guard = contextlib.ExitStack()
 
-    with StopRequest() as stop:
+    with StopRequest() as stop, on_worker_failure(save_after_worker_failure):
         for epoch in range(start_epoch, num_epochs):
             if global_step >= total_steps:
                 break
@@ -275,7 +342,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                 loader = accelerator.skip_first_batches(train_loader, resume_batches)
                 loader.set_epoch(epoch)
                 batch_in_epoch = resume_batches
-            boundary_batch = batch_in_epoch  # batches consumed at the last optimizer step
+            resume_at = (epoch, batch_in_epoch)
             stopping = False
             for batch in loader:
                 skipped = batch.pop("skipped")
@@ -289,20 +356,19 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                         device=accelerator.device,
                     )
                     everyone = accelerator.gather(status_row[None]).view(-1, 3)
+                    where = f"step {global_step + 1} (epoch {epoch}, batch {batch_in_epoch})"
                     if not torch.isfinite(everyone[:, 0]).all():
-                        where = f"step {global_step + 1} (epoch {epoch}, batch {batch_in_epoch})"
-                        nan_folder = save_checkpoint(
-                            accelerator, checkpoints_dir / f"{NAN_CHECKPOINT_PREFIX}{global_step}",
-                            trainer_state(epoch, boundary_batch), None,
-                        )  # fmt: skip
-                        accelerator.end_training()
-                        raise FloatingPointError(
-                            f"Non-finite loss {everyone[:, 0].tolist()} at {where}; the state before this step is "
-                            f"saved in {nan_folder} (lower the learning rate, or check the data, and resume from it)."
-                        )
+                        stop_on_non_finite("loss", everyone[:, 0].tolist(), where)
                     accelerator.backward(loss)
-                    if accelerator.sync_gradients and recipe.max_grad_norm:
-                        accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
+                    if accelerator.sync_gradients:
+                        # the norm (of the synchronised gradients: the same on every process) is checked before
+                        # the step; with fp16 the grad scaler skips non-finite steps itself
+                        norm = accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm or math.inf)
+                        if accelerator.scaler is None and norm is not None and not math.isfinite(float(norm)):
+                            stop_on_non_finite("gradient norm", [float(norm)], where)
+                        # never half a step: from here to its bookkeeping a dying worker is found by the loader later
+                        step_guard.enter_context(worker_exits_ignored())
+                        updating = True
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                 batch_in_epoch += 1
@@ -315,7 +381,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                     scheduler.step()
                 global_step += 1
                 steps_this_run += 1
-                boundary_batch = batch_in_epoch
+                resume_at = (epoch, batch_in_epoch)
+                snapshot.take()
+                updating = False
+                step_guard.close()
                 progress.update(1)
                 if global_step % train_args.logging_steps == 0 or global_step == total_steps:
                     elapsed = time.perf_counter() - window_start
@@ -341,7 +410,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                 if train_args.save_strategy == "steps" and global_step % train_args.save_steps == 0:
                     last_checkpoint = save_checkpoint(
                         accelerator, checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}",
-                        trainer_state(epoch, batch_in_epoch), train_args.save_total_limit,
+                        trainer_state(*resume_at), train_args.save_total_limit,
                     )  # fmt: skip
                 if eval_loader is not None and train_args.eval_strategy == "steps":
                     if global_step % train_args.eval_steps == 0:
@@ -357,33 +426,39 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                     name = checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}"
                     if last_checkpoint != name:
                         last_checkpoint = save_checkpoint(
-                            accelerator, name, trainer_state(epoch, batch_in_epoch), train_args.save_total_limit
+                            accelerator, name, trainer_state(*resume_at), train_args.save_total_limit
                         )
                     logger.info("Stopped at step %d with a resumable checkpoint in %s.", global_step, last_checkpoint)
                     status, stopping = "stopped", True
                     break
             if stopping:
                 break
-            # ---- epoch end --------------------------------------------------------------------------------
+            # ---- epoch end: save, then evaluate (a failed evaluation loses nothing) -------------------------
             epoch_done = epoch + 1
-            if eval_loader is not None and train_args.eval_strategy == "epoch":
-                validate(epoch_done)
+            if batch_in_epoch >= batches_per_epoch:
+                resume_at = (epoch_done, 0)
             if train_args.save_strategy == "epoch" or global_step >= total_steps:
                 # (replaces a step checkpoint written at the same step: same weights, position "next epoch")
-                position = (epoch_done, 0) if batch_in_epoch >= batches_per_epoch else (epoch, batch_in_epoch)
                 last_checkpoint = save_checkpoint(
-                    accelerator, checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}", trainer_state(*position),
+                    accelerator, checkpoints_dir / f"{CHECKPOINT_PREFIX}{global_step}", trainer_state(*resume_at),
                     train_args.save_total_limit,
                 )  # fmt: skip
+            if eval_loader is not None and train_args.eval_strategy == "epoch":
+                validate(epoch_done)
     progress.close()
 
     model_dir = None
     if status == "finished":
         if train_args.do_final_eval and eval_loader is not None:
-            metrics = final_evaluation(
-                model, eval_loader, test_loader, accelerator, processor, eval_split, test_split, label_names,
-                output_dir, train_args.confusion_matrix_max_labels,
-            )  # fmt: skip
+            try:
+                metrics = final_evaluation(
+                    model, eval_loader, test_loader, accelerator, processor, eval_split, test_split, label_names,
+                    output_dir, train_args.confusion_matrix_max_labels,
+                )  # fmt: skip
+            except Exception as error:  # the trained model is still saved, without measured accuracy
+                message = f"final evaluation failed: {type(error).__name__}: {error}"
+                logger.error("%s; the model is saved without measured accuracy.", message, exc_info=True)
+                evaluation_errors.append(message)
         model_dir = output_dir / "model"
         save_final_model(accelerator, model, processor, label_names, model_dir, metrics, recipe)
     if accelerator.is_main_process:
@@ -393,6 +468,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             "skipped_videos": skipped_total,
             "metrics": metrics,
             "missing_videos": {k: len(v) for k, v in data.missing_videos.items()},
+            "evaluation_errors": evaluation_errors,
         }
         (output_dir / "train_results.json").write_text(json.dumps(summary, indent=2) + "\n")
         if skipped_total:
@@ -419,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     model_args, data_args, train_args = parse_arguments(argv)
     try:
         result = train(model_args, data_args, train_args)
-    except (FloatingPointError, LaunchError) as error:
+    except (FloatingPointError, LaunchError, ResumeError, CheckpointSaveError, DataLoaderWorkerError) as error:
         logger.error("%s", error)
         return 1
     if result.status == "stopped":

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from .. import registry
+from ..atomic import recover_folder, replace_folder
 from ..configuration_tanet import TANetConfig
 from ..labels import LABEL_SETS, read_labels
 from ..modeling_tanet import TANetForVideoClassification
@@ -98,21 +99,6 @@ def find_published(
     return entry, how
 
 
-def _replace_folder(staging: Path, output_dir: Path) -> None:
-    """Move the finished `staging` folder to `output_dir`, replacing an old one only once the new one is whole."""
-    if not output_dir.exists():
-        os.replace(staging, output_dir)
-        return
-    backup = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-    os.replace(output_dir, backup)
-    try:
-        os.replace(staging, output_dir)
-    except BaseException:
-        os.replace(backup, output_dir)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
 def _load_model(
     config: TANetConfig, names: list[str] | None, renamed, source: str, path: Path
 ) -> TANetForVideoClassification:
@@ -180,6 +166,7 @@ def convert_checkpoint(
     """
     checkpoint_path = Path(checkpoint)
     output_dir = Path(output_dir).absolute()
+    recover_folder(output_dir)  # a replacement killed between its two renames: the previous folder comes back
     if output_dir.exists() and not overwrite:
         raise FileExistsError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it.")
     state_dict = read_state_dict(checkpoint_path)
@@ -252,7 +239,7 @@ def convert_checkpoint(
         for name, tensor in model.state_dict().items():
             if name not in saved or not torch.equal(saved[name], tensor):
                 raise RuntimeError(f"model.safetensors does not hold {name} as converted.")
-        _replace_folder(staging, output_dir)
+        replace_folder(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

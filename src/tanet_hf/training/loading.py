@@ -9,8 +9,12 @@ reported, or raise with `strict=True`. [`make_video_dataloader`] adds the epoch-
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
-from collections.abc import Iterator
+import threading
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -153,10 +157,67 @@ class EpochShuffleSampler(torch.utils.data.Sampler[int]):
 
 
 def _init_worker(worker_id: int) -> None:
-    """DataLoader workers use one intra-op thread each (the processes already run in parallel) and ignore Ctrl-C,
-    which the training loop handles by saving a resumable checkpoint."""
+    """
+    DataLoader workers use one intra-op thread each (the processes already run in parallel) and leave the job's
+    process group: Ctrl-C and a scheduler's SIGTERM go to the whole group, and the training loop decides (it saves a
+    resumable checkpoint, then ends the workers itself). A process group of their own rather than ignoring SIGTERM:
+    the DataLoader and Python's exit still end workers with SIGTERM, and a worker that ignored it would hang the exit.
+    (A worker whose main process died exits by itself: PyTorch's workers watch their parent.)
+    """
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
+
+
+class DataLoaderWorkerError(RuntimeError):
+    """A DataLoader worker died (the out-of-memory killer, a signal, a crash in native code); training stopped."""
+
+
+def is_worker_failure(error: BaseException) -> bool:
+    """
+    Whether `error` reports a dead DataLoader worker: PyTorch's `RuntimeError("DataLoader worker (pid(s) …) exited
+    unexpectedly")` from the loader, or `"DataLoader worker (pid …) is killed by signal: …"` raised by its SIGCHLD
+    handler wherever the main process happens to be; or a connection error (`ConnectionResetError`, `EOFError`)
+    raised inside `torch.utils.data` while receiving a batch whose shared memory belonged to the dead worker.
+    """
+    if isinstance(error, RuntimeError) and str(error).startswith("DataLoader worker (pid"):
+        return True
+    if isinstance(error, (ConnectionError, EOFError)):
+        files = (frame.f_code.co_filename.replace(os.sep, "/") for frame, _ in traceback.walk_tb(error.__traceback__))
+        return any("/torch/utils/data/" in name for name in files)
+    return False
+
+
+@contextlib.contextmanager
+def on_worker_failure(handle: Callable[[Exception], BaseException]) -> Iterator[None]:
+    """Around a training loop: a dead DataLoader worker ([`is_worker_failure`]) raises what `handle(error)` returns
+    (after saving what can be saved), chained to PyTorch's error; other errors pass unchanged."""
+    try:
+        yield
+    except (RuntimeError, ConnectionError, EOFError) as error:
+        with worker_exits_ignored():  # first: PyTorch's SIGCHLD handler would raise again inside this block
+            if not is_worker_failure(error):
+                raise
+            replacement = handle(error)
+        raise replacement from error
+
+
+@contextlib.contextmanager
+def worker_exits_ignored() -> Iterator[None]:
+    """
+    While stepping the optimizer or handling a worker failure: SIGCHLD takes its default action (discarded), so that
+    PyTorch's handler cannot raise a worker's death in the middle of it; the loader still finds a dead worker itself
+    (it checks its workers while waiting for a batch). Only in the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
 
 
 def make_video_dataloader(
@@ -170,7 +231,7 @@ def make_video_dataloader(
 ) -> torch.utils.data.DataLoader:
     """
     A DataLoader over [`VideoClipDataset`] with an [`EpochShuffleSampler`] and its own generator (so that
-    iterating never consumes the global torch RNG), single-threaded workers that ignore Ctrl-C, and [`collate_video_clips`].
+    iterating never consumes the global torch RNG), single-threaded workers outside the job's process group, and [`collate_video_clips`].
     """
     return torch.utils.data.DataLoader(
         clips,
@@ -186,4 +247,14 @@ def make_video_dataloader(
     )
 
 
-__all__ = ["EpochShuffleSampler", "VideoClipDataset", "collate_video_clips", "make_video_dataloader", "sample_seed"]
+__all__ = [
+    "DataLoaderWorkerError",
+    "EpochShuffleSampler",
+    "VideoClipDataset",
+    "collate_video_clips",
+    "is_worker_failure",
+    "make_video_dataloader",
+    "on_worker_failure",
+    "sample_seed",
+    "worker_exits_ignored",
+]

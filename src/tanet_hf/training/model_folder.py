@@ -6,7 +6,6 @@ the layout `pipeline("video-classification", model=...)` and `tanet-hf push` tak
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from ..atomic import replace_folder
 from ..configuration_tanet import TANetConfig
 from ..registry import Recipe
 from ..video_processing_tanet import TANetVideoProcessor
@@ -44,9 +44,7 @@ def save_final_model(
         (tmp / "README.md").write_text(
             model_card_text(unwrapped.config, label_names, metrics, recipe), encoding="utf-8"
         )
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        os.replace(tmp, model_dir)
+        replace_folder(tmp, model_dir)
         logger.info("Saved the model, video processor and labels to %s.", model_dir)
     accelerator.wait_for_everyone()
 
