@@ -30,7 +30,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from tanet_hf import TANetConfig, TANetModel, TANetTemporalAdaptiveModule
-from tanet_hf.modeling_tanet import TANetTemporalAggregation, _shift_accumulate
+from tanet_hf.modeling_tanet import TANetTemporalAggregation, shift_accumulate
 
 
 class WithoutCustomBackward(TANetTemporalAdaptiveModule):
@@ -40,7 +40,7 @@ class WithoutCustomBackward(TANetTemporalAdaptiveModule):
         height, width = clips.shape[-2:]
         squeezed = clips.sum(dim=(3, 4)) / (height * width)
         weights = self._position_weights(self._global_kernel(squeezed), self._local_importance(squeezed))
-        return _shift_accumulate(clips, weights.to(clips.dtype))
+        return shift_accumulate(clips, weights.to(clips.dtype))
 
 
 class WithMeanSqueeze(TANetTemporalAdaptiveModule):

@@ -25,7 +25,6 @@ from tanet_hf.labels import read_label_set
 REMOTE_CODE = (
     "configuration_tanet.py",
     "modeling_tanet.py",
-    "tam_cpu_kernel.py",  # modeling_tanet.py imports it (the fused CPU kernel, with its PyTorch fallback)
     "video_processing_tanet.py",
     "video_decoding_tanet.py",
 )

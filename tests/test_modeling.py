@@ -8,6 +8,8 @@ import math
 
 import pytest
 import torch
+from conftest import tiny_config_kwargs
+from huggingface_hub.errors import StrictDataclassError
 from remote_code import run_python_without_tanet_hf
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
@@ -15,12 +17,11 @@ from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 import tanet_hf
 from tanet_hf import TANetConfig, TANetForVideoClassification, TANetModel, TANetTemporalAdaptiveModule
 from tanet_hf.flops import count_macs
+from tanet_hf.kernels import ops
 
 
 def tiny(**overrides) -> TANetConfig:
-    kwargs = dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=8, num_frames=4, num_labels=5)
-    kwargs.update(overrides)
-    return TANetConfig(**kwargs)
+    return TANetConfig(**tiny_config_kwargs(**overrides))
 
 
 def clips(batch=2, frames=4, size=32, views=None, seed=0, dtype=torch.float32) -> torch.Tensor:
@@ -98,13 +99,20 @@ def test_macs_match_release_and_formulations_agree():
     ],
 )
 def test_config_rejects_unknown_choices(field, value):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises((ValueError, StrictDataclassError), match=field) as raised:
         TANetConfig(**{field: value})
+    assert str(value) in str(raised.value)  # the value is named too
 
 
 def test_config_rejects_position_d_for_basic_blocks():
-    with pytest.raises(ValueError, match="tam_position"):
+    with pytest.raises((ValueError, StrictDataclassError), match="tam_position"):
         TANetConfig(layer_type="basic", tam_position="d")
+
+
+def test_config_checks_run_again_when_a_field_is_assigned():
+    config = tiny()
+    with pytest.raises(StrictDataclassError, match="tam_order"):
+        config.tam_order = "sideways"
 
 
 def test_config_round_trip(tmp_path):
@@ -273,9 +281,10 @@ def test_export_with_dynamic_batch_has_no_baked_in_batch_size():
         torch.testing.assert_close(exported.module()(x).logits, model(x).logits)
 
 
-def test_gradient_checkpointing_gives_identical_gradients():
+def test_gradient_checkpointing_changes_neither_gradients_nor_batchnorm_buffers():
     torch.manual_seed(0)
     model = TANetForVideoClassification(tiny(classifier_dropout=0.0)).double().train()
+    before = copy.deepcopy(model.state_dict())
     checkpointed = copy.deepcopy(model)
     checkpointed.activation_checkpointing_enable()
     assert checkpointed.is_activation_checkpointing
@@ -290,6 +299,11 @@ def test_gradient_checkpointing_gives_identical_gradients():
     assert len(tam_calls) == 2  # the block was recomputed during backward
     for (name, p), q in zip(model.named_parameters(), checkpointed.parameters()):
         torch.testing.assert_close(q.grad, p.grad, msg=name)
+    plain_buffers, checkpointed_buffers = dict(model.named_buffers()), dict(checkpointed.named_buffers())
+    for name, buffer in plain_buffers.items():
+        assert torch.equal(checkpointed_buffers[name], buffer), name  # running_mean/var updated once, not twice
+        if name.endswith("num_batches_tracked"):
+            assert buffer.item() == before[name].item() + 1, name
 
 
 # ------------------------------------------------------------------------------------------ transformers API
@@ -321,9 +335,17 @@ def test_saved_folder_loads_as_remote_code_without_the_package(tmp_path):
     model = TANetForVideoClassification(tiny()).eval()
     x = clips()
     model.save_pretrained(tmp_path / "model")
-    torch.save({"x": x, "logits": model(x).logits.detach()}, tmp_path / "io.pt")
+    ops.KERNEL_CALLS.clear()
+    with torch.no_grad():
+        torch.save({"x": x, "logits": model(x).logits}, tmp_path / "io.pt")
+    assert ops.KERNEL_CALLS["eval"] > 0  # the library's logits came from the fused CPU operators
     saved = {p.name for p in (tmp_path / "model").iterdir()}
     assert {"configuration_tanet.py", "modeling_tanet.py", "config.json", "model.safetensors"} <= saved
+    code = {p.name: p.read_text() for p in (tmp_path / "model").glob("*.py")}
+    assert set(code) == {"configuration_tanet.py", "modeling_tanet.py"}
+    for name, text in code.items():  # nothing that compiles, loads native code or starts processes
+        for word in ("ctypes", "subprocess", "CDLL", "cc ", "-march", "os.system", "torch.utils.cpp_extension"):
+            assert word not in text, (name, word)
     result = run_python_without_tanet_hf(
         f"""
         import torch
@@ -332,7 +354,8 @@ def test_saved_folder_loads_as_remote_code_without_the_package(tmp_path):
         io = torch.load({str(tmp_path / "io.pt")!r}, weights_only=True)
         model = AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-        assert torch.equal(model(io["x"]).logits, io["logits"])
+        with torch.no_grad():
+            torch.testing.assert_close(model(io["x"]).logits, io["logits"], rtol=1e-5, atol=1e-6)
         backbone = AutoModel.from_pretrained(folder, trust_remote_code=True)
         config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
         print("OK", type(backbone).__name__, type(config).__name__)
@@ -384,6 +407,22 @@ def test_output_shapes_and_hidden_states():
     torch.testing.assert_close(base.pooler_output, base.last_hidden_state.mean((1, 3, 4)))
     as_tuple = model(clips(size=64), return_dict=False)
     assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], out.logits)
+
+
+@pytest.mark.parametrize("kernels", [True, False], ids=["fused_cpu", "pytorch"])
+def test_every_hidden_state_is_a_tensor_the_network_computed_with(kernels):
+    model = TANetForVideoClassification(tiny(classifier_dropout=0.0)).train()
+    if not kernels:
+        tanet_hf.kernels.uninstall()
+    try:
+        out = model(clips(), labels=torch.tensor([0, 1]), output_hidden_states=True)
+        for hidden in out.hidden_states:
+            hidden.retain_grad()
+        out.loss.backward()
+    finally:
+        tanet_hf.kernels.install()
+    for index, hidden in enumerate(out.hidden_states):
+        assert hidden.grad is not None and hidden.grad.abs().sum() > 0, index
 
 
 def test_batch_independence_and_determinism_in_eval_mode():

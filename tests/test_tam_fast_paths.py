@@ -13,10 +13,11 @@ import copy
 
 import pytest
 import torch
+from conftest import tiny_config_kwargs
 from torch import nn
 
 from tanet_hf import TANetConfig, TANetTemporalAdaptiveModule
-from tanet_hf.modeling_tanet import TANetTemporalAggregation, _transpose_shift_weights
+from tanet_hf.modeling_tanet import TANetTemporalAggregation, transpose_shift_weights
 
 
 def aggregation_by_loops(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -42,7 +43,7 @@ def random_pair(batch=2, frames=4, kernel=3, channels=3, height=4, width=5, seed
 
 def tiny_tam(channels=16, **overrides) -> TANetTemporalAdaptiveModule:
     torch.manual_seed(0)
-    config = TANetConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], embedding_size=8, **overrides)
+    config = TANetConfig(**tiny_config_kwargs(**overrides))
     tam = TANetTemporalAdaptiveModule(config, channels).double()
     for module in tam.modules():  # non-trivial BatchNorm state
         if isinstance(module, nn.BatchNorm1d):
@@ -93,7 +94,7 @@ def test_transposed_weights_give_the_adjoint(frames, kernel):
     x, weights = random_pair(frames=frames, kernel=kernel, seed=1)
     y = torch.randn_like(x)
     lhs = (TANetTemporalAggregation.apply(x, weights) * y).sum()
-    rhs = (x * TANetTemporalAggregation.apply(y, _transpose_shift_weights(weights))).sum()
+    rhs = (x * TANetTemporalAggregation.apply(y, transpose_shift_weights(weights))).sum()
     torch.testing.assert_close(lhs, rhs, rtol=1e-12, atol=1e-12)
 
 

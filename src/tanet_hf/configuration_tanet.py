@@ -6,20 +6,15 @@ bottleneck blocks carry a Temporal Adaptive Module (TAM). The backbone is descri
 transformers' `ResNetConfig` so that `depths=[3, 4, 23, 3]` / `[3, 8, 36, 3]` give ResNet-101 / ResNet-152.
 """
 
-from __future__ import annotations
+from typing import Literal  # (no `from __future__ import annotations`: `@strict` reads the real field types)
 
+from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-TEMPORAL_MODULES = ("tam", "none")
-TAM_POSITIONS = ("a", "b", "c", "d")
-TAM_ORDERS = ("local_first", "global_first")
-TAM_BRANCHES = ("both", "global", "local")
-TAM_IMPLEMENTATIONS = ("fast", "reference")
-VIEW_FUSIONS = ("logits", "softmax")
-LAYER_TYPES = ("basic", "bottleneck")
 STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4")
 
 
+@strict
 class TANetConfig(PreTrainedConfig):
     r"""
     Configuration of a [`TANetModel`] / [`TANetForVideoClassification`]. The defaults give TANet-R50 (TANet-b,
@@ -76,44 +71,33 @@ class TANetConfig(PreTrainedConfig):
     embedding_size: int = 64
     hidden_sizes: list[int] | tuple[int, ...] = (256, 512, 1024, 2048)
     depths: list[int] | tuple[int, ...] = (3, 4, 6, 3)
-    layer_type: str = "bottleneck"
+    layer_type: Literal["basic", "bottleneck"] = "bottleneck"
     num_frames: int = 8
-    temporal_module: str = "tam"
+    temporal_module: Literal["tam", "none"] = "tam"
     tam_alpha: int = 2
     tam_beta: int = 4
     tam_kernel_size: int = 3
     tam_local_kernel_size: int = 3
-    tam_position: str = "b"
+    tam_position: Literal["a", "b", "c", "d"] = "b"
     tam_stages: list[str] | tuple[str, ...] = STAGE_NAMES
-    tam_order: str = "local_first"
-    tam_branches: str = "both"
-    tam_implementation: str = "fast"
-    classifier_dropout: float = 0.5
-    classifier_init_std: float = 0.001
-    view_fusion: str = "logits"
+    tam_order: Literal["local_first", "global_first"] = "local_first"
+    tam_branches: Literal["both", "global", "local"] = "both"
+    tam_implementation: Literal["fast", "reference"] = "fast"
+    classifier_dropout: float | int = 0.5
+    classifier_init_std: float | int = 0.001
+    view_fusion: Literal["logits", "softmax"] = "logits"
 
     def __post_init__(self, **kwargs):
         self.hidden_sizes = list(self.hidden_sizes)
         self.depths = list(self.depths)
         self.tam_stages = list(self.tam_stages)
-        self.validate_tanet()
         super().__post_init__(**kwargs)
 
-    def validate_tanet(self) -> None:
-        """Raise `ValueError` naming the field for any setting TANet cannot build."""
-        choices = {
-            "layer_type": LAYER_TYPES,
-            "temporal_module": TEMPORAL_MODULES,
-            "tam_position": TAM_POSITIONS,
-            "tam_order": TAM_ORDERS,
-            "tam_branches": TAM_BRANCHES,
-            "tam_implementation": TAM_IMPLEMENTATIONS,
-            "view_fusion": VIEW_FUSIONS,
-        }
-        for name, allowed in choices.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"TANetConfig.{name}={value!r} is not supported; expected one of {list(allowed)}.")
+    # Field types and `Literal` choices are checked by `@strict` when a field is set; the `validate_*` methods below
+    # are the cross-field checks that `@strict` runs after `__init__` (and `save_pretrained` before writing).
+
+    def validate_sizes(self) -> None:
+        """Positive sizes, odd temporal kernels."""
         for name in ("num_channels", "embedding_size", "num_frames", "tam_alpha", "tam_beta"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -122,6 +106,9 @@ class TANetConfig(PreTrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0:
                 raise ValueError(f"TANetConfig.{name} must be a positive odd integer, got {value!r}.")
+
+    def validate_architecture(self) -> None:
+        """A TAM position the block type has, one depth per stage width, TAM stages that exist, a dropout rate."""
         if self.layer_type == "basic" and self.tam_position == "d":
             raise ValueError(
                 'TANetConfig.tam_position="d" (after conv3) needs layer_type="bottleneck"; basic blocks have no conv3.'

@@ -3,7 +3,8 @@
 Convolutions, linear layers and matrix products are counted (via `torch.utils.flop_counter.FlopCounterMode`);
 normalisation, activations and pooling are not. TAM's temporal aggregation is a grouped convolution in the
 release's formulation (counted by the flop counter) and `K` multiply-adds per element in the fast formulation
-(counted here explicitly), so both formulations report the same number.
+and in the fused CPU operators (counted here explicitly, once per TAM), so every path reports the same number; the
+fused inference operator registers its branches' matrix products with the flop counter.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ def count_macs(model: torch.nn.Module, pixel_values: torch.Tensor) -> int:
     """
     aggregation_macs = 0
 
-    def count_fast_aggregation(module: TANetTemporalAdaptiveModule, inputs, output) -> None:
+    def count_fast_aggregation(module: TANetTemporalAdaptiveModule, inputs) -> None:
         nonlocal aggregation_macs
         if module.implementation != "reference" and module.G is not None:
             aggregation_macs += module.kernel_size * inputs[0].numel()
 
+    # Counted when the module is called, whichever forward then runs (a TANetRectifiedTAM's fused one included).
     hooks = [
-        m.register_forward_hook(count_fast_aggregation)
+        m.register_forward_pre_hook(count_fast_aggregation)
         for m in model.modules()
         if isinstance(m, TANetTemporalAdaptiveModule)
     ]

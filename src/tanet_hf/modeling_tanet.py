@@ -9,7 +9,10 @@ authors' release, so every 2D layer runs on `(B*T, C, H, W)`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,15 +20,9 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_tanet import TANetConfig
-from .tam_cpu_kernel import aggregate as fused_aggregate
-from .tam_cpu_kernel import aggregate_ as fused_aggregate_
-from .tam_cpu_kernel import correlate as fused_correlate
-from .tam_cpu_kernel import relu_and_spatial_sum_ as fused_relu_and_spatial_sum_
-from .tam_cpu_kernel import supports as fused_kernel_supports
-from .tam_cpu_kernel import tam_inference_ as fused_tam_inference_
 
 
 @dataclass
@@ -73,7 +70,7 @@ class TANetVideoClassifierOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
-def _shift_accumulate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def shift_accumulate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """
     `Y[:, t] = Σ_k weights[:, t, k] ⊙ clips[:, t + k - p]` with `p = K // 2` and zeros outside `[0, T)`.
 
@@ -100,9 +97,9 @@ def _shift_accumulate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tenso
     return out
 
 
-def _transpose_shift_weights(weights: torch.Tensor) -> torch.Tensor:
+def transpose_shift_weights(weights: torch.Tensor) -> torch.Tensor:
     """
-    Weights of the adjoint of [`_shift_accumulate`]: `dX = _shift_accumulate(dY, _transpose_shift_weights(W))`.
+    Weights of the adjoint of [`shift_accumulate`]: `dX = shift_accumulate(dY, transpose_shift_weights(W))`.
 
     `dX[s] = Σ_k W[s - k + p, k] · dY[s - k + p]`; with `j = K - 1 - k` this is `Σ_j W'[s, j] · dY[s + j - p]` for
     `W'[s, j] = W[s + j - p, K - 1 - j]` (zero where `s + j - p` leaves `[0, T)`). `(B, T, K, C)` → `(B, T, K, C)`.
@@ -113,9 +110,9 @@ def _transpose_shift_weights(weights: torch.Tensor) -> torch.Tensor:
     return torch.stack([padded[:, j : j + num_frames, j] for j in range(kernel_size)], dim=2)
 
 
-def _shift_correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: int) -> torch.Tensor:
+def shift_correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """
-    Gradient of [`_shift_accumulate`] with respect to its weights: `dW[b, t, k, c] = Σ_{h,w} dY[b, t, c] ⊙
+    Gradient of [`shift_accumulate`] with respect to its weights: `dW[b, t, k, c] = Σ_{h,w} dY[b, t, c] ⊙
     X[b, t + k - p, c]` (zero where `t + k - p` leaves `[0, T)`): one product and one spatial reduction per tap.
     `grad_out`, `clips`: `(B, T, C, H, W)` → `(B, T, K, C)`.
     """
@@ -132,23 +129,14 @@ def _shift_correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: i
     return grad_weights
 
 
-def _aggregate(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """[`_shift_accumulate`] through the fused CPU kernel where it applies (not differentiable), else in PyTorch."""
-    if not torch.is_grad_enabled() or not (clips.requires_grad or weights.requires_grad):
-        fused = fused_aggregate(clips, weights)
-        if fused is not None:
-            return fused
-    return _shift_accumulate(clips, weights)
-
-
 class TANetTemporalAggregation(torch.autograd.Function):
     """
     TAM's temporal aggregation `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` with a hand-written backward.
 
-    Autograd through the in-place `addcmul_` of [`_shift_accumulate`] would copy the whole gradient for every
+    Autograd through the in-place `addcmul_` of [`shift_accumulate`] would copy the whole gradient for every
     sliced update (`CopySlices`) and materialise a broadcast product per tap; here `dX` is the same aggregation
-    with transposed weights ([`_transpose_shift_weights`]) and `dW` one product-and-reduce per tap
-    ([`_shift_correlate`]). Both are written with differentiable operations, so double backward works too.
+    with transposed weights ([`transpose_shift_weights`]) and `dW` one product-and-reduce per tap
+    ([`shift_correlate`]). Both are written with differentiable operations, so double backward works too.
 
     Inputs: `clips` `(B, T, C, H, W)` (any memory format) and `weights` `(B, T, K, C)` of the same dtype.
     Output: `(B, T, C, H, W)`.
@@ -156,7 +144,7 @@ class TANetTemporalAggregation(torch.autograd.Function):
 
     @staticmethod
     def forward(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return _aggregate(clips, weights)
+        return shift_accumulate(clips, weights)
 
     @staticmethod
     def setup_context(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
@@ -167,76 +155,10 @@ class TANetTemporalAggregation(torch.autograd.Function):
         clips, weights = ctx.saved_tensors
         grad_clips = grad_weights = None
         if ctx.needs_input_grad[0]:
-            grad_clips = TANetTemporalAggregation.apply(grad_out, _transpose_shift_weights(weights))
+            grad_clips = TANetTemporalAggregation.apply(grad_out, transpose_shift_weights(weights))
         if ctx.needs_input_grad[1]:
-            grad_weights = None if torch.is_grad_enabled() else fused_correlate(grad_out, clips, weights.shape[2])
-            if grad_weights is None:  # no fused kernel here, or double backward (needs the differentiable form)
-                grad_weights = _shift_correlate(grad_out, clips, weights.shape[2])
+            grad_weights = shift_correlate(grad_out, clips, weights.shape[2])
         return grad_clips, grad_weights
-
-
-def _keep(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor
-
-
-class TANetRectifiedTemporalAdaptation(torch.autograd.Function):
-    """
-    `TAM(relu(P))` for training with the fused CPU kernel: ReLU, squeeze, aggregation and their backward in as few
-    passes over memory as the data flow allows.
-
-    Forward: one pass rectifies `P` in place and sums it over `H, W` (TAM's squeeze); the branches run on the
-    `(B, T, C)` sums as a small graph of their own; one pass aggregates. Backward: one pass computes the weights'
-    gradient (`K` dot products per row), the branches' graph is differentiated with `torch.autograd.grad`, and one
-    pass computes `dP = (Σ_k W' ⊙ dY + ∂L/∂sums) ⊙ [relu(P) > 0]` — the aggregation's input gradient, the squeeze's
-    gradient and the ReLU's backward together. The autograd graph sees one node per TAM instead of a ReLU, a sum,
-    ~20 branch operations and the aggregation; gradients equal the unfused path's (tested in float64).
-
-    Inputs: `pre_activation` `(B*T, C, H, W)` (overwritten by its ReLU and returned as the second output), the TAM,
-    and the TAM's parameters that require gradients. Outputs: `(B*T, C, H, W)` and the rectified input.
-    """
-
-    @staticmethod
-    def forward(ctx, pre_activation: torch.Tensor, tam: TANetTemporalAdaptiveModule, *parameters: nn.Parameter):
-        frames_and_batch, channels, height, width = pre_activation.shape
-        clips = pre_activation.view(-1, tam.num_frames, channels, height, width)
-        spatial_sum = fused_relu_and_spatial_sum_(clips)  # pre_activation now holds relu(P)
-        # The branches' own small graph keeps its (B, T, C)-sized tensors itself: identity saved-tensor hooks shield
-        # it from outer hooks (activation checkpointing would otherwise recompute the block for its nested backward).
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_keep, _keep):
-            sum_leaf = spatial_sum.detach().requires_grad_(pre_activation.requires_grad)
-            weights = tam._weights_from_squeeze(sum_leaf / (height * width)).to(clips.dtype)
-        out = fused_aggregate(clips, weights.detach()).view_as(pre_activation)
-        ctx.mark_dirty(pre_activation)
-        ctx.set_materialize_grads(False)  # the rectified output is normally unused: no zero-filled gradient for it
-        ctx.save_for_backward(pre_activation, weights.detach())
-        ctx.branch_graph = (sum_leaf, weights, parameters)
-        ctx.num_frames = tam.num_frames
-        return out, pre_activation
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: torch.Tensor, grad_rectified: torch.Tensor | None):
-        rectified, weights = ctx.saved_tensors
-        sum_leaf, weights_graph, parameters = ctx.branch_graph
-        del ctx.branch_graph  # free the branches' graph with this node
-        if grad_out is None:  # only the rectified input reached the loss
-            grad_out = torch.zeros_like(rectified)
-        memory_format = torch.contiguous_format if rectified.is_contiguous() else torch.channels_last
-        grad_out = grad_out.contiguous(memory_format=memory_format)
-        shape = (-1, ctx.num_frames, *rectified.shape[1:])  # (B, T, C, H, W)
-        grad_out, rectified = grad_out.view(shape), rectified.view(shape)
-        grad_weights = fused_correlate(grad_out, rectified, weights.shape[2])
-        inputs = ([sum_leaf] if sum_leaf.requires_grad else []) + list(parameters)
-        grads = torch.autograd.grad(weights_graph, inputs, grad_weights, allow_unused=True) if inputs else ()
-        grad_sum = grads[0] if sum_leaf.requires_grad else None
-        grad_parameters = grads[1:] if sum_leaf.requires_grad else grads
-        grad_input = None
-        if ctx.needs_input_grad[0]:
-            grad_input = fused_aggregate(grad_out, weights, bias=grad_sum, mask=rectified, transposed=True)
-            grad_input = grad_input.view(-1, *grad_input.shape[2:])  # (B*T, C, H, W)
-            if grad_rectified is not None:  # the rectified tensor was used elsewhere too (not by the blocks)
-                grad_input += grad_rectified * (rectified.view_as(grad_input) > 0)
-        return (grad_input, None, *grad_parameters)
 
 
 class TANetTemporalAdaptiveModule(nn.Module):
@@ -264,9 +186,8 @@ class TANetTemporalAdaptiveModule(nn.Module):
     - `"reference"`: the release's code path (spatial mean, the branch modules called as they are, permute to
       `(B, C, T, H, W)`, scale by `V`, grouped `conv2d` with `B·C` groups, permute back).
 
-    On CPU the fast formulation runs its memory-bound passes in fused C kernels ([`tam_cpu_kernel`], PyTorch fallback):
-    called by a block with `rectify_input=True, inplace=True` (the ReLU before TAM handed over), a whole TAM is one C
-    call in inference and one autograd node ([`TANetRectifiedTemporalAdaptation`]) in training.
+    Where a ReLU precedes TAM (positions b and c) the block holds a [`TANetRectifiedTAM`] instead, the unit that an
+    optimised backend may replace as a whole.
     """
 
     def __init__(self, config: TANetConfig, channels: int):
@@ -300,31 +221,11 @@ class TANetTemporalAdaptiveModule(nn.Module):
                 nn.Sigmoid(),
             )
 
-    def forward(self, hidden_state: torch.Tensor, inplace: bool = False, rectify_input: bool = False) -> torch.Tensor:
-        """
-        Args:
-            hidden_state: `(B*T, C, H, W)`, frames of a clip contiguous.
-            inplace: the caller no longer needs `hidden_state` (as `nn.ReLU(inplace=True)`): the fused CPU kernel may
-                then write over it.
-            rectify_input: apply a ReLU to `hidden_state` first (the block's ReLU before TAM). With the fused CPU
-                kernel and `inplace`, the ReLU shares its pass over memory with TAM's squeeze, and in training the
-                ReLU's backward shares its pass with TAM's input gradient ([`TANetRectifiedTemporalAdaptation`]).
-
-        Returns:
-            `(B*T, C, H, W)`.
-        """
-        if rectify_input:
-            if inplace and self.implementation == "fast" and self.G is not None:
-                fused = self._fast_rectified(hidden_state)
-                if fused is not None:
-                    return fused
-            hidden_state = F.relu(hidden_state, inplace=inplace)
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        """`(B*T, C, H, W)` (frames of a clip contiguous) → `(B*T, C, H, W)`."""
         frames_and_batch, channels, height, width = hidden_state.shape
         clips = hidden_state.view(-1, self.num_frames, channels, height, width)  # (B, T, C, H, W)
-        if self.implementation == "reference":
-            out = self._reference(clips)
-        else:
-            out = self._fast(clips, inplace=inplace)
+        out = self._reference(clips) if self.implementation == "reference" else self._fast(clips)
         return out.view(frames_and_batch, channels, height, width)
 
     def _global_kernel(self, squeezed: torch.Tensor) -> torch.Tensor:
@@ -368,43 +269,21 @@ class TANetTemporalAdaptiveModule(nn.Module):
         windows = F.pad(importance, (0, 0, pad, pad)).unfold(1, kernel_size, 1)  # (B, T, C, K) = V[t + k - p]
         return windows.transpose(2, 3) * kernel_bkc
 
-    def _weights_from_squeeze(self, squeezed: torch.Tensor) -> torch.Tensor:
+    def weights_from_squeeze(self, squeezed: torch.Tensor) -> torch.Tensor:
         """Both branches and their folding: `s` `(B, T, C)` → per-position weights `W` `(B, T, K, C)` (needs `G`)."""
         importance = self._local_importance(squeezed) if self.L is not None else None  # V: (B, T, C)
         return self._position_weights(self._global_kernel(squeezed), importance)  # Θ: (B, K, C) folded with V
 
-    def _fast(self, clips: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    def _fast(self, clips: torch.Tensor) -> torch.Tensor:
         """`clips` `(B, T, C, H, W)` → `(B, T, C, H, W)` in the same memory format."""
         height, width = clips.shape[-2:]
         squeezed = clips.sum(dim=(3, 4)) / (height * width)  # (B, T, C)
         if self.G is None:  # local branch only: Y = V ⊙ X
             return clips * self._local_importance(squeezed)[..., None, None].to(clips.dtype)
-        weights = self._weights_from_squeeze(squeezed).to(clips.dtype)  # (B, T, K, C)
+        weights = self.weights_from_squeeze(squeezed).to(clips.dtype)  # (B, T, K, C)
         if torch.is_grad_enabled() and (clips.requires_grad or weights.requires_grad):
             return TANetTemporalAggregation.apply(clips, weights)
-        # no graph to record: skip the autograd.Function machinery, and overwrite the input where allowed
-        overwritten = fused_aggregate_(clips, weights) if inplace else None
-        return overwritten if overwritten is not None else _aggregate(clips, weights)
-
-    def _fast_rectified(self, pre_activation: torch.Tensor) -> torch.Tensor | None:
-        """
-        `TAM(relu(pre_activation))` through the fused CPU kernel, overwriting `pre_activation` `(B*T, C, H, W)` with
-        its ReLU; `None` (nothing touched) where the kernel does not apply.
-        """
-        frames_and_batch, channels, height, width = pre_activation.shape
-        clips = pre_activation.view(-1, self.num_frames, channels, height, width)
-        if not fused_kernel_supports(clips):
-            return None
-        parameters = [parameter for parameter in self.parameters() if parameter.requires_grad]
-        if torch.is_grad_enabled() and (pre_activation.requires_grad or parameters):
-            out, _ = TANetRectifiedTemporalAdaptation.apply(pre_activation, self, *parameters)
-            return out
-        if fused_tam_inference_(clips, self.G, self.L, self.kernel_size, self.local_first):
-            return pre_activation  # the whole TAM in one call (eval-mode BatchNorm)
-        spatial_sum = fused_relu_and_spatial_sum_(clips)  # one pass: ReLU in place + TAM's squeeze
-        weights = self._weights_from_squeeze(spatial_sum / (height * width)).to(clips.dtype)
-        fused_aggregate_(clips, weights)  # one pass: the aggregation over the ReLU output, in place
-        return pre_activation
+        return shift_accumulate(clips, weights)  # no graph to record: skip the autograd.Function machinery
 
     def _reference(self, clips: torch.Tensor) -> torch.Tensor:
         """The release's formulation: permute to `(B, C, T, H, W)`, scale, grouped `conv2d`, permute back."""
@@ -429,6 +308,31 @@ class TANetTemporalAdaptiveModule(nn.Module):
         return x.permute(0, 2, 1, 3, 4).contiguous()
 
 
+class TANetRectifiedTAM(TANetTemporalAdaptiveModule):
+    """
+    `relu → TAM`: the block's ReLU and the TAM after it (positions b and c), one unit with TAM's parameters.
+
+    `(B*T, C, H, W)` pre-activation (a fresh BatchNorm output, which the ReLU may overwrite as
+    `nn.ReLU(inplace=True)` does) → `TAM(relu(x))` `(B*T, C, H, W)`.
+
+    Extension point: `kernel_forward`, a class attribute, is `None` in this file. A backend may set it to a
+    function `(unit, pre_activation) -> Tensor | None` computing the same value (returning `None` where it does not
+    apply); the `tanet_hf` package installs its fused CPU operators there when it is imported. This file itself never
+    loads native code, so a model folder loaded with `trust_remote_code=True` runs the PyTorch forward below.
+    """
+
+    kernel_forward: ClassVar[Callable[[TANetRectifiedTAM, torch.Tensor], torch.Tensor | None] | None] = None
+
+    def forward(self, pre_activation: torch.Tensor) -> torch.Tensor:
+        kernel_forward = type(self).kernel_forward
+        if kernel_forward is not None:
+            out = kernel_forward(self, pre_activation)
+            if out is not None:
+                return out
+        return super().forward(F.relu(pre_activation, inplace=True))
+
+
+# Adapted from transformers.models.resnet.modeling_resnet.ResNetEmbeddings (no channel check: done once per forward).
 class TANetEmbeddings(nn.Module):
     """Stem: 7×7/2 convolution → BN → ReLU → 3×3/2 max-pool. `(B*T, 3, H, W)` → `(B*T, 64, H/4, W/4)`."""
 
@@ -443,6 +347,7 @@ class TANetEmbeddings(nn.Module):
         return self.pooler(self.activation(self.normalization(self.convolution(pixel_values))))
 
 
+# Adapted from transformers.models.resnet.modeling_resnet.ResNetShortCut (a plain convolution and BatchNorm here).
 class TANetShortCut(nn.Module):
     """Projection shortcut: 1×1 convolution (with the block's stride) → BN."""
 
@@ -455,8 +360,55 @@ class TANetShortCut(nn.Module):
         return self.normalization(self.convolution(hidden_state))
 
 
+@contextmanager
+def preserved_batch_norm_statistics(module: nn.Module):
+    """
+    BatchNorm layers inside `module` run as usual (training mode: batch statistics), and their buffers
+    (`running_mean`, `running_var`, `num_batches_tracked`) are restored afterwards to their values on entry.
+    """
+    buffers = [b for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for b in m.buffers(False)]
+    saved = [buffer.clone() for buffer in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(buffers, saved):
+                buffer.copy_(value)
+
+
 class TANetBlock(GradientCheckpointingLayer):
-    """What both residual blocks share: the projection shortcut and a TAM at one of the positions a/b/c/d."""
+    """
+    What both residual blocks share: the projection shortcut and a TAM at one of the positions a/b/c/d.
+
+    Gradient checkpointing (`model.gradient_checkpointing_enable()`) runs a block twice per step, the second time
+    when the backward pass recomputes it. The recomputation must not update BatchNorm's running statistics a second
+    time, so the checkpoint function transformers assigns is wrapped: the first run updates them, the replay restores
+    them ([`preserved_batch_norm_statistics`]); both runs normalise with the same batch statistics, so outputs and
+    gradients are unchanged.
+    """
+
+    @property
+    def _gradient_checkpointing_func(self) -> Callable:
+        checkpoint = self._checkpoint
+
+        def checkpoint_updating_statistics_once(function: Callable, *args):
+            runs = 0
+
+            def run(*inner_args, **inner_kwargs):
+                nonlocal runs
+                runs += 1
+                if runs == 1:
+                    return function(*inner_args, **inner_kwargs)
+                with preserved_batch_norm_statistics(self):
+                    return function(*inner_args, **inner_kwargs)
+
+            return checkpoint(run, *args)
+
+        return checkpoint_updating_statistics_once
+
+    @_gradient_checkpointing_func.setter
+    def _gradient_checkpointing_func(self, checkpoint: Callable) -> None:
+        self._checkpoint = checkpoint
 
     def _build_shortcut_and_tam(
         self,
@@ -473,21 +425,17 @@ class TANetBlock(GradientCheckpointingLayer):
             else nn.Identity()
         )
         self.tam_position = config.tam_position if use_tam else None
-        self.tam = TANetTemporalAdaptiveModule(config, tam_channels[config.tam_position]) if use_tam else None
+        rectified = config.tam_position in self.positions_after_relu
+        tam_class = TANetRectifiedTAM if rectified else TANetTemporalAdaptiveModule
+        self.tam = tam_class(config, tam_channels[config.tam_position]) if use_tam else None
 
     def _tam_at(self, position: str, hidden_state: torch.Tensor) -> torch.Tensor:
-        """Apply TAM if this block carries it at `position`; otherwise pass `hidden_state` through. Inside the
-        block (every position but `a`, whose input is also the shortcut's) TAM may overwrite its input."""
-        if self.tam_position != position:
-            return hidden_state
-        return self.tam(hidden_state, inplace=position != "a")
+        """TAM where this block carries it at `position` (a, d: no ReLU before it); otherwise `hidden_state`."""
+        return self.tam(hidden_state) if self.tam_position == position else hidden_state
 
-    def _activation_then_tam(self, position: str, pre_activation: torch.Tensor) -> torch.Tensor:
-        """`_tam_at(position, relu(pre_activation))`, with the ReLU handed to TAM where TAM sits at `position` (so that
-        the fused CPU kernel can share passes over memory between the two; `pre_activation` is a fresh tensor)."""
-        if self.tam_position == position:
-            return self.tam(pre_activation, inplace=True, rectify_input=True)
-        return self.activation(pre_activation)
+    def _relu_at(self, position: str, pre_activation: torch.Tensor) -> torch.Tensor:
+        """The ReLU, or `relu → TAM` ([`TANetRectifiedTAM`]) where this block carries TAM at `position` (b, c)."""
+        return self.tam(pre_activation) if self.tam_position == position else self.activation(pre_activation)
 
 
 class TANetBottleNeckLayer(TANetBlock):
@@ -498,6 +446,7 @@ class TANetBottleNeckLayer(TANetBlock):
     """
 
     expansion = 4
+    positions_after_relu = ("b", "c")
 
     def __init__(self, config: TANetConfig, in_channels: int, out_channels: int, stride: int, use_tam: bool):
         super().__init__()
@@ -515,8 +464,8 @@ class TANetBottleNeckLayer(TANetBlock):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._activation_then_tam("b", self.bn1(self.conv1(out)))
-        out = self._activation_then_tam("c", self.bn2(self.conv2(out)))
+        out = self._relu_at("b", self.bn1(self.conv1(out)))
+        out = self._relu_at("c", self.bn2(self.conv2(out)))
         out = self._tam_at("d", self.bn3(self.conv3(out)))
         return self.activation(out + residual)
 
@@ -528,6 +477,7 @@ class TANetBasicLayer(TANetBlock):
     """
 
     expansion = 1
+    positions_after_relu = ("b",)
 
     def __init__(self, config: TANetConfig, in_channels: int, out_channels: int, stride: int, use_tam: bool):
         super().__init__()
@@ -542,11 +492,12 @@ class TANetBasicLayer(TANetBlock):
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_state)
         out = self._tam_at("a", hidden_state)
-        out = self._activation_then_tam("b", self.bn1(self.conv1(out)))
+        out = self._relu_at("b", self.bn1(self.conv1(out)))
         out = self._tam_at("c", self.bn2(self.conv2(out)))
         return self.activation(out + residual)
 
 
+# Adapted from transformers.models.resnet.modeling_resnet.ResNetStage.
 class TANetStage(nn.Module):
     """One ResNet stage (res2–res5): `depth` blocks, the first with the stage's stride and a projection shortcut."""
 
@@ -584,13 +535,21 @@ class TANetEncoder(nn.Module):
         )
 
     def forward(
-        self, hidden_state: torch.Tensor, output_hidden_states: bool = False
+        self, hidden_state: torch.Tensor, num_frames: int, output_hidden_states: bool = False
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        hidden_states = (hidden_state,) if output_hidden_states else None
-        for stage in self.stages:
-            hidden_state = stage(hidden_state)
+        """
+        `(B*T, C, H, W)` stem output → the last stage's output `(B*T, C', h, w)` and, with `output_hidden_states`,
+        the stem's and every stage's output as `(B, T, C_i, H_i, W_i)` views that the next stage computes from (so
+        that `retain_grad()` on any of them sees its gradient).
+        """
+        hidden_states = () if output_hidden_states else None
+        for stage in [None, *self.stages]:
+            if stage is not None:
+                hidden_state = stage(hidden_state)
             if output_hidden_states:
-                hidden_states = hidden_states + (hidden_state,)
+                per_clip = hidden_state.view(-1, num_frames, *hidden_state.shape[1:])
+                hidden_states = hidden_states + (per_clip,)
+                hidden_state = per_clip.flatten(0, 1)
         return hidden_state, hidden_states
 
 
@@ -612,7 +571,10 @@ class TANetPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """The release's initialisation: torchvision's ResNet init, PyTorch defaults in TAM, N(0, 0.001) head."""
+        """The release's initialisation: torchvision's ResNet init, PyTorch defaults in TAM, N(0, 0.001) head.
+        Adapted from `transformers.models.resnet.modeling_resnet.ResNetPreTrainedModel._init_weights` (plus Conv1d
+        and the head); the base class's initialisation runs first, as there."""
+        super()._init_weights(module)
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, (nn.Conv1d, nn.Linear)):
@@ -693,43 +655,35 @@ class TANetModel(TANetPreTrainedModel):
         self.pooler = nn.AdaptiveAvgPool2d((1, 1))
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> TANetModelOutput | tuple:
+    ) -> TANetModelOutput:
         """
         Args:
             pixel_values (`torch.FloatTensor` of shape `(B, T, C, H, W)` or `(B, V, T, C, H, W)`):
                 Normalised frames (see [`TANetVideoProcessor`]); `T` must equal `config.num_frames`.
             output_hidden_states (`bool`, *optional*):
                 Return the stem's and every stage's output.
+            return_dict (`bool`, *optional*):
+                Return a tuple instead of a [`TANetModelOutput`] when `False`.
         """
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         batch, views = self._check_pixel_values(pixel_values)
         num_frames = self.config.num_frames
         frames = pixel_values.reshape(-1, *pixel_values.shape[-3:])  # (B*V*T, C, H, W)
 
         embedding = self.embedder(frames)
-        last_hidden, hidden_states = self.encoder(embedding, output_hidden_states=output_hidden_states)
+        last_hidden, hidden_states = self.encoder(embedding, num_frames, output_hidden_states=output_hidden_states)
         frame_features = self.pooler(last_hidden).flatten(1).view(batch * views, num_frames, -1)  # (B*V, T, C)
         pooled = frame_features.view(batch, views * num_frames, -1).mean(dim=1)  # (B, C)
-
-        def per_clip(t: torch.Tensor) -> torch.Tensor:
-            return t.view(batch * views, num_frames, *t.shape[1:])
-
-        last_hidden = per_clip(last_hidden)
-        if hidden_states is not None:
-            hidden_states = tuple(per_clip(h) for h in hidden_states)
-        if not return_dict:
-            return tuple(v for v in (last_hidden, pooled, frame_features, hidden_states) if v is not None)
         return TANetModelOutput(
-            last_hidden_state=last_hidden,
+            last_hidden_state=last_hidden.view(batch * views, num_frames, *last_hidden.shape[1:]),
             pooler_output=pooled,
             frame_features=frame_features,
             hidden_states=hidden_states,
@@ -776,27 +730,30 @@ class TANetForVideoClassification(TANetPreTrainedModel):
             return torch.log(view_logits.float().softmax(dim=-1).mean(dim=1).clamp_min(1e-12)).to(view_logits.dtype)
         return view_logits.mean(dim=1)
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> TANetVideoClassifierOutput | tuple:
+    ) -> TANetVideoClassifierOutput:
         """
         Args:
             pixel_values (`torch.FloatTensor` of shape `(B, T, C, H, W)` or `(B, V, T, C, H, W)`):
-                Normalised frames; `T` must equal `config.num_frames`.
+                Normalised frames; `T` must equal `config.num_frames` (validated once, by [`TANetModel`]).
             labels (`torch.LongTensor` of shape `(B,)`, or `torch.FloatTensor` of shape `(B, num_labels)`, *optional*):
                 Class indices (single-label), multi-hot targets (`problem_type="multi_label_classification"`) or
                 targets (`"regression"`); the loss follows `config.problem_type` as in transformers.
+            output_hidden_states (`bool`, *optional*):
+                Return the stem's and every stage's output.
+            return_dict (`bool`, *optional*):
+                Return a tuple instead of a [`TANetVideoClassifierOutput`] when `False`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        batch, views = self._check_pixel_values(pixel_values)
         outputs = self.tanet(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        batch = pixel_values.shape[0]
         frame_logits = self.classifier(self.dropout(outputs.frame_features))  # (B*V, T, num_labels)
-        view_logits = frame_logits.mean(dim=1).view(batch, views, -1)  # (B, V, num_labels)
+        view_logits = frame_logits.mean(dim=1).view(batch, -1, self.num_labels)  # (B, V, num_labels)
         logits = view_logits[:, 0] if pixel_values.ndim == 5 else self.fuse_views(view_logits)
 
         loss = None
@@ -804,12 +761,11 @@ class TANetForVideoClassification(TANetPreTrainedModel):
             if labels.shape[0] != batch:
                 raise ValueError(f"labels has {labels.shape[0]} rows but pixel_values holds {batch} clips.")
             loss = self.loss_function(labels, logits, self.config)
-        view_logits = view_logits if pixel_values.ndim == 6 else None
-        if not return_dict:
-            output = tuple(v for v in (logits, view_logits, outputs.hidden_states) if v is not None)
-            return ((loss,) + output) if loss is not None else output
         return TANetVideoClassifierOutput(
-            loss=loss, logits=logits, view_logits=view_logits, hidden_states=outputs.hidden_states
+            loss=loss,
+            logits=logits,
+            view_logits=view_logits if pixel_values.ndim == 6 else None,
+            hidden_states=outputs.hidden_states,
         )
 
 
@@ -823,6 +779,7 @@ __all__ = [
     "TANetModel",
     "TANetForVideoClassification",
     "TANetTemporalAdaptiveModule",
+    "TANetRectifiedTAM",
     "TANetModelOutput",
     "TANetVideoClassifierOutput",
 ]

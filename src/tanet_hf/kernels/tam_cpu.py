@@ -1,30 +1,30 @@
 # Copyright 2026 The tanet_hf authors. Licensed under the Apache License, Version 2.0.
 """
-Fused CPU kernels for TAM, compiled on first use, with the pure-PyTorch formulation as fallback.
+TAM's fused CPU kernels: the C source, and building, validating and loading it (the only native code in tanet_hf).
 
-TAM adds 0.2% of ResNet-50's multiply-adds, but in eager PyTorch its memory-bound passes (the squeeze, a multiply
-and `K - 1` in-place `addcmul_` for the aggregation, a product and a reduction per tap for the weight gradient)
-and ~20 small branch operations per TAM cost several times that. The C functions here cut the passes over memory
-to what the data flow needs:
+The C functions cut TAM's memory-bound passes to what the data flow needs (`B` clips, `T` frames, `C` channels,
+`S = H·W` pixels, `K` taps, `p = K // 2`; layouts "nchw" = contiguous `(B*T, C, H, W)`, "nhwc" = channels-last):
 
-- [`aggregate`]: `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` in one pass (each output row written once from its
-  `K` source rows), optionally `+ bias` per `(b, t, c)` and masked by a ReLU output — with the transposed weights,
-  the squeeze's gradient and the ReLU output, that is TAM's input gradient through the ReLU before it, in one pass;
-  [`aggregate_`] the same in place (a ring buffer of `K // 2` rows);
-- [`correlate`]: the weight gradient, `K` dot products per row sharing one read of `dY`;
-- [`relu_and_spatial_sum_`]: the block's ReLU and TAM's squeeze in one pass (training);
-- [`tam_inference_`]: a whole TAM after its ReLU in inference, in one call: the squeeze reads the pre-activation,
-  both branches run in C (eval-mode BatchNorm), and the in-place aggregation rectifies as it reads — the block's
-  tensor is read twice and written once, where a ReLU alone reads and writes it once.
+- `tam_aggregate_*`: `Y[:, t] = Σ_k W[:, t, k] ⊙ X[:, t + k - p]` in one pass, optionally `+ bias` per `(b, t, c)`
+  and masked by a ReLU output; with the transposed weights that is the aggregation's input gradient;
+- `tam_correlate_*`: the weight gradient `dW[b, t, k, c] = Σ_s dY[b, t, c, s] · X[b, t + k - p, c, s]`;
+- `tam_relu_sum_*`: the ReLU before TAM and TAM's squeeze (spatial sum) in one pass;
+- `tam_eval_*`: a whole `relu → TAM` in inference, in place, in one call (branches with eval-mode BatchNorm).
 
-The source is compiled with the system C compiler (`$CC`, else `cc`/`gcc`) into a shared library cached under
-`$TANET_HF_CACHE` (default `~/.cache/tanet_hf`) and loaded with `ctypes`: no torch headers, so compiling takes
-about a second, and the library uses the OpenMP runtime that PyTorch already loaded (the same thread pool, sized by
-`torch.get_num_threads()`). Every function returns `None`/`False` — and the caller uses its PyTorch formulation —
-where no compiler is found or compiling fails (one warning), with `TANET_HF_CPU_KERNEL=0`, while `torch.compile`
-or `torch.export` trace, under a dispatch mode (`FlopCounterMode`, fake tensors), for tensor subclasses, and for
-anything but float32/float64 CPU tensors in the contiguous or channels-last layout. `tests/test_tam_cpu_kernel.py`
-compares every function and whole networks (training and inference) with the PyTorch path.
+**Built at first use, not at install.** tanet_hf ships as a pure-Python wheel: installing it runs no code, so an
+install-time build would need an sdist-only install with a compiler present at that moment, and `-march=native`
+ties the binary to the CPU it was built on (a shared environment or a container image moved to another machine
+would load code for the wrong CPU). So the first CPU forward compiles the source once (about a second; no torch
+headers), keyed by source, flags, compiler version and CPU, and every later process loads the cached library.
+
+**The cache cannot crash or poison a process.** The library is built in a private temporary folder and moved into
+`$TANET_HF_CACHE/kernels` (default `~/.cache/tanet_hf/kernels`) by an atomic rename, next to a `.sha256` file with
+its digest; a cached file whose digest does not match (truncated, half-copied, foreign) is rebuilt, never mapped
+(a truncated shared object can kill the process with SIGBUS when mapped). After loading, the library must report
+the ABI number compiled into it and pass a numeric self-test. The compiler runs with a timeout
+(`TANET_HF_CPU_KERNEL_BUILD_TIMEOUT`, seconds, default 120). No compiler, a failed or timed-out build, an
+unwritable cache, a failed check: one warning per process and the PyTorch formulation (same numbers).
+`TANET_HF_CPU_KERNEL=0` disables the kernels without trying.
 """
 
 from __future__ import annotations
@@ -41,14 +41,6 @@ import threading
 from pathlib import Path
 
 import torch
-
-try:  # a private helper; without it, the kernels would also run under FLOP counters (which then miss TAM's matmuls)
-    from torch.utils._python_dispatch import _get_current_dispatch_mode
-except ImportError:  # pragma: no cover
-
-    def _get_current_dispatch_mode() -> None:
-        return None
-
 
 logger = logging.getLogger(__name__)
 
@@ -182,17 +174,18 @@ void tam_aggregate_inplace_nhwc_##suffix(scalar *restrict x, const scalar *restr
         free(ring);                                                                                             \
     }                                                                                                           \
 }                                                                                                               \
-/* In place: X <- max(X, 0), and sums[b][t][c] = sum_s X[b][t][c][s] of the result (TAM's squeeze, fused into the  \
-   ReLU that precedes it: the squeeze then costs no pass over memory of its own). */                            \
-void tam_relu_sum_nchw_##suffix(scalar *restrict x, scalar *restrict sums, int64_t rows, int64_t S, int store,  \
+/* Y <- max(X, 0) (Y may be X; NULL: not stored), and sums[b][t][c] = sum_s max(X, 0)[b][t][c][s] (TAM's squeeze, \
+   fused into the ReLU that precedes it: the squeeze then costs no pass over memory of its own). */             \
+void tam_relu_sum_nchw_##suffix(const scalar *x, scalar *y, scalar *restrict sums, int64_t rows, int64_t S,     \
                                 int threads) {                                                                  \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
     for (int64_t row = 0; row < rows; ++row) {                                                                  \
-        scalar *restrict values = x + row * S;                                                                  \
+        const scalar *values = x + row * S;                                                                     \
         scalar acc = 0;                                                                                         \
-        if (store) { /* NaN stays NaN, as in torch.relu */                                                       \
+        if (y) { /* NaN stays NaN, as in torch.relu */                                                           \
+            scalar *out = y + row * S;                                                                          \
             _Pragma("omp simd reduction(+:acc)")                                                                \
-            for (int64_t s = 0; s < S; ++s) { const scalar v = values[s] < 0 ? 0 : values[s]; values[s] = v; acc += v; } \
+            for (int64_t s = 0; s < S; ++s) { const scalar v = values[s] < 0 ? 0 : values[s]; out[s] = v; acc += v; } \
         } else {                                                                                                \
             _Pragma("omp simd reduction(+:acc)")                                                                \
             for (int64_t s = 0; s < S; ++s) acc += values[s] < 0 ? 0 : values[s];                              \
@@ -200,15 +193,16 @@ void tam_relu_sum_nchw_##suffix(scalar *restrict x, scalar *restrict sums, int64
         sums[row] = acc;                                                                                        \
     }                                                                                                           \
 }                                                                                                               \
-void tam_relu_sum_nhwc_##suffix(scalar *restrict x, scalar *restrict sums, int64_t frames, int64_t S, int64_t C, \
-                                int store, int threads) {                                                       \
+void tam_relu_sum_nhwc_##suffix(const scalar *x, scalar *y, scalar *restrict sums, int64_t frames, int64_t S,   \
+                                int64_t C, int threads) {                                                       \
     _Pragma("omp parallel for num_threads(threads) schedule(static)")                                           \
     for (int64_t frame = 0; frame < frames; ++frame) {                                                          \
         scalar *restrict acc = sums + frame * C;                                                                \
         for (int64_t c = 0; c < C; ++c) acc[c] = 0;                                                             \
         for (int64_t s = 0; s < S; ++s) {                                                                       \
-            scalar *restrict values = x + (frame * S + s) * C;                                                  \
-            if (store) { for (int64_t c = 0; c < C; ++c) { const scalar v = values[c] < 0 ? 0 : values[c]; values[c] = v; acc[c] += v; } } \
+            const scalar *values = x + (frame * S + s) * C;                                                     \
+            if (y) { scalar *out = y + (frame * S + s) * C;                                                     \
+                     for (int64_t c = 0; c < C; ++c) { const scalar v = values[c] < 0 ? 0 : values[c]; out[c] = v; acc[c] += v; } } \
             else { for (int64_t c = 0; c < C; ++c) acc[c] += values[c] < 0 ? 0 : values[c]; }                 \
         }                                                                                                       \
     }                                                                                                           \
@@ -256,6 +250,9 @@ void tam_correlate_nhwc_##suffix(const scalar *restrict dy, const scalar *restri
 
 DEFINE_KERNELS(float, f32)
 DEFINE_KERNELS(double, f64)
+
+/* Checked after loading: a library built from other source (or a foreign file) is never used. */
+int64_t tam_kernels_abi(void) { return TAM_KERNELS_ABI; }
 """
 
 # A whole TAM in inference, in one call: ReLU + squeeze, both branches (BatchNorm with running statistics), the
@@ -367,8 +364,8 @@ def _eval_source() -> str:
     parts = ["#include <math.h>"]
     for scalar, suffix in (("float", "f32"), ("double", "f64")):
         for layout, relu_sum in (
-            ("nchw", f"tam_relu_sum_nchw_{suffix}(x, squeezed, B * T * C, S, 0, threads)"),
-            ("nhwc", f"tam_relu_sum_nhwc_{suffix}(x, squeezed, B * T, S, C, 0, threads)"),
+            ("nchw", f"tam_relu_sum_nchw_{suffix}(x, NULL, squeezed, B * T * C, S, threads)"),
+            ("nhwc", f"tam_relu_sum_nhwc_{suffix}(x, NULL, squeezed, B * T, S, C, threads)"),
         ):
             code = _EVAL_TEMPLATE.replace("RELU_SUM_CALL", relu_sum).replace("LAYOUT", layout)
             code = code.replace("SUFFIX", suffix).replace("scalar", scalar)
@@ -381,7 +378,8 @@ def _eval_source() -> str:
 _SOURCE += _eval_source()
 
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c99", "-fno-math-errno"]
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+LAYOUTS = ("nchw", "nhwc")
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _library: ctypes.CDLL | None = None
 _load_attempted = False
 _load_lock = threading.Lock()
@@ -400,6 +398,10 @@ def _compiler() -> str | None:
     return None
 
 
+def _build_timeout() -> float:
+    return float(os.environ.get("TANET_HF_CPU_KERNEL_BUILD_TIMEOUT", "120"))
+
+
 def _cpu_signature() -> str:
     """What `-march=native` depends on: the CPU model and its feature flags (Linux), else the platform string."""
     try:
@@ -410,77 +412,137 @@ def _cpu_signature() -> str:
         return platform.platform() + platform.processor()
 
 
-def _compile(compiler: str) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _is_intact(library: Path) -> bool:
+    """Whether `library` is the file this cache wrote: its `.sha256` companion names its digest."""
+    stamp = library.with_suffix(".sha256")
+    try:
+        return stamp.read_text().strip() == _digest(library)
+    except OSError:
+        return False
+
+
+def _run_compiler(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=_build_timeout())
+
+
+def _compile(compiler: str) -> tuple[Path, int]:
+    """Build (or find in the cache) the library; return its path and the ABI number compiled into it."""
+    version = _run_compiler([compiler, "--version"]).stdout
     key = hashlib.sha256("\0".join([_SOURCE, " ".join(_FLAGS), version, _cpu_signature()]).encode()).hexdigest()
+    abi = int(key[:15], 16)
     target = _cache_dir() / "kernels" / f"tam_cpu_{key[:20]}.so"
-    if target.exists():
-        return target
+    if target.exists() and _is_intact(target):
+        return target, abi
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         source = Path(work) / "tam_cpu.c"
         source.write_text(_SOURCE)
         built = Path(work) / target.name
         for flags in (_FLAGS, [flag for flag in _FLAGS if flag != "-march=native"]):  # some compilers lack it
-            command = [compiler, *flags, str(source), "-o", str(built), "-lm"]
-            result = subprocess.run(command, capture_output=True, text=True)
+            command = [compiler, *flags, f"-DTAM_KERNELS_ABI={abi}LL", str(source), "-o", str(built), "-lm"]
+            result = _run_compiler(command)
             if result.returncode == 0:
                 break
         else:
             raise RuntimeError(f"{compiler} failed: {result.stderr.strip()[-2000:]}")
-        os.replace(built, target)  # atomic: concurrent processes (DDP ranks) never load a half-written file
-    return target
+        stamp = built.with_suffix(".sha256")
+        stamp.write_text(_digest(built))
+        # Atomic renames: a concurrent process (another DDP rank) sees the old pair, the new pair, or a mismatch it
+        # rebuilds; never a half-written library.
+        os.replace(built, target)
+        os.replace(stamp, target.with_suffix(".sha256"))
+    return target, abi
 
 
-def _load() -> ctypes.CDLL | None:
+_POINTER, _SIZE, _FLAG, _REAL = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
+_DIMS = [_SIZE] * 5  # B, T, C, S, K
+SIGNATURES = {
+    "aggregate": [_POINTER] * 5 + _DIMS + [_FLAG, _FLAG],  # x, w, bias, mask, y; transposed, threads
+    "correlate": [_POINTER] * 3 + _DIMS + [_FLAG],  # dy, x, dw; threads
+    "aggregate_inplace": [_POINTER] * 2 + _DIMS + [_FLAG, _FLAG],  # x, w; rectify, threads
+    "relu_sum_nchw": [_POINTER] * 3 + [_SIZE] * 2 + [_FLAG],  # x, y, sums, rows, S; threads
+    "relu_sum_nhwc": [_POINTER] * 3 + [_SIZE] * 3 + [_FLAG],  # x, y, sums, frames, S, C; threads
+    "eval": (
+        [_POINTER] + _DIMS  # x
+        + [_POINTER, _SIZE] + [_POINTER] * 4 + [_REAL, _POINTER]  # global branch
+        + [_POINTER, _SIZE, _SIZE] + [_POINTER] * 4 + [_REAL, _POINTER]  # local branch
+        + [_FLAG, _FLAG]  # local_first, threads
+    ),
+}  # fmt: skip
+
+
+def _declare(library: ctypes.CDLL) -> None:
+    for layout in LAYOUTS:
+        for suffix in SUFFIX.values():
+            for name, argtypes in SIGNATURES.items():
+                if name.startswith("relu_sum_"):
+                    if not name.endswith(layout):
+                        continue
+                    name = "relu_sum"
+                function = getattr(library, f"tam_{name}_{layout}_{suffix}")
+                function.argtypes, function.restype = argtypes, None
+
+
+def _self_test(library: ctypes.CDLL) -> None:
+    """One tiny aggregation against its definition: catches a library that loads but computes something else."""
+    clips = torch.arange(1.0, 7.0, dtype=torch.float64).view(1, 3, 1, 1, 2)  # (B, T, C, H, W)
+    weights = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64).repeat(1, 3, 1).view(1, 3, 3, 1)
+    out = torch.empty_like(clips)
+    library.tam_aggregate_nchw_f64(
+        clips.data_ptr(), weights.data_ptr(), None, None, out.data_ptr(), 1, 3, 1, 2, 3, 0, 1
+    )
+    x = clips.view(3, 2)
+    expected = torch.stack([x[0] + 2 * x[1], 0.5 * x[0] + x[1] + 2 * x[2], 0.5 * x[1] + x[2]]).view_as(clips)
+    if not torch.equal(out, expected):
+        raise RuntimeError("the cached library failed its self-test")
+
+
+def _open() -> ctypes.CDLL:
+    if os.environ.get("TANET_HF_CPU_KERNEL", "1") == "0":
+        raise RuntimeError("disabled by TANET_HF_CPU_KERNEL=0")
+    compiler = _compiler()
+    if compiler is None:
+        raise RuntimeError("no C compiler found ($CC, cc, gcc)")
+    path, abi = _compile(compiler)
+    library = ctypes.CDLL(str(path))
+    library.tam_kernels_abi.restype = ctypes.c_int64
+    if library.tam_kernels_abi() != abi:
+        raise RuntimeError(f"{path} was built from other source (ABI {library.tam_kernels_abi()}, expected {abi})")
+    _declare(library)
+    _self_test(library)
+    return library
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library, built on the first call; `None` (after one warning) where it cannot be had."""
     global _library, _load_attempted
     if _load_attempted:
         return _library
     with _load_lock:
-        if _load_attempted:
-            return _library
-        try:
-            compiler = _compiler()
-            if compiler is None:
-                raise RuntimeError("no C compiler found ($CC, cc, gcc)")
-            library = ctypes.CDLL(str(_compile(compiler)))
-            pointer, size, flag, real = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
-            dims = [size] * 5  # B, T, C, S, K
-            for layout in ("nchw", "nhwc"):
-                for suffix in _SUFFIX.values():
-                    signatures = {
-                        "aggregate": [pointer] * 5 + dims + [flag, flag],  # x, w, bias, mask, y; transposed, threads
-                        "correlate": [pointer] * 3 + dims + [flag],  # dy, x, dw; threads
-                        "aggregate_inplace": [pointer] * 2 + dims + [flag, flag],  # x, w; rectify, threads
-                        # x, sums, rows, S (nchw) or frames, S, C (nhwc); store, threads
-                        "relu_sum": [pointer] * 2 + [size] * (2 if layout == "nchw" else 3) + [flag, flag],
-                        "eval": (
-                            [pointer] + dims  # x
-                            + [pointer, size] + [pointer] * 4 + [real, pointer]  # global branch
-                            + [pointer, size, size] + [pointer] * 4 + [real, pointer]  # local branch
-                            + [flag, flag]  # local_first, threads
-                        ),
-                    }  # fmt: skip
-                    for name, argtypes in signatures.items():
-                        function = getattr(library, f"tam_{name}_{layout}_{suffix}")
-                        function.argtypes, function.restype = argtypes, None
-            _library = library
-        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-            logger.warning(
-                "TAM's fused CPU kernels are unavailable (%s); using the PyTorch formulation (same results, slower on "
-                "CPU). Set TANET_HF_CPU_KERNEL=0 to skip compiling them.",
-                error,
-            )
-        _load_attempted = True
+        if not _load_attempted:
+            try:
+                _library = _open()
+            except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:
+                if os.environ.get("TANET_HF_CPU_KERNEL", "1") != "0":
+                    logger.warning(
+                        "TAM's fused CPU kernels are unavailable (%s); using the PyTorch formulation (same results, "
+                        "slower on CPU). Set TANET_HF_CPU_KERNEL=0 to skip building them.",
+                        error,
+                    )
+            _load_attempted = True
     return _library
 
 
 def is_available() -> bool:
-    """Whether the fused CPU kernel is compiled and enabled (compiles it on the first call)."""
-    return os.environ.get("TANET_HF_CPU_KERNEL", "1") != "0" and _load() is not None
+    """Whether the fused CPU kernels are built, checked and enabled (builds them on the first call)."""
+    return library() is not None
 
 
-def _layout(tensor: torch.Tensor) -> str | None:
+def layout(tensor: torch.Tensor) -> str | None:
     """`"nchw"` or `"nhwc"` for a `(B, T, C, H, W)` tensor whose `(B*T, C, H, W)` view is contiguous or
     channels-last (dense, no gaps); `None` for anything else."""
     batch, num_frames, channels, height, width = tensor.shape
@@ -492,195 +554,6 @@ def _layout(tensor: torch.Tensor) -> str | None:
     return None
 
 
-def _kernel_for(name: str, *tensors: torch.Tensor) -> tuple[ctypes._CFuncPtr, str] | None:
-    """The C function for these `(B, T, C, H, W)` tensors, or `None` when the PyTorch path must be used."""
-    first = tensors[0]
-    if (
-        first.device.type != "cpu"
-        or first.dtype not in _SUFFIX
-        or any(t.dtype != first.dtype or t.device != first.device or t.shape != first.shape for t in tensors)
-        or first.numel() == 0
-        or torch.compiler.is_compiling()
-        or torch.jit.is_scripting()
-        or _get_current_dispatch_mode() is not None  # FLOP counters, fake tensors, debug modes: they see ATen ops
-        or any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors)  # tensor subclasses
-        or not is_available()
-    ):
-        return None
-    layout = _layout(first)
-    if layout is None or any(_layout(t) != layout for t in tensors[1:]):
-        return None
-    return getattr(_library, f"tam_{name}_{layout}_{_SUFFIX[first.dtype]}"), layout
-
-
-def aggregate(
-    clips: torch.Tensor,
-    weights: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    mask: torch.Tensor | None = None,
-    transposed: bool = False,
-) -> torch.Tensor | None:
-    """
-    `Y[:, t] = Σ_k weights[:, t, k] ⊙ clips[:, t + k - p]` in one pass, or `None` where the kernel does not apply.
-
-    Args:
-        clips: `(B, T, C, H, W)` float32/float64 CPU tensor, contiguous or channels-last (as a `(B*T, C, H, W)` view).
-        weights: `(B, T, K, C)` of the same dtype.
-        bias: optional `(B, T, C)` added to every pixel of its `(b, t, c)` plane after the sum.
-        mask: optional tensor like `clips`; the output is zeroed where `mask <= 0` (after the bias): the ReLU
-            backward when `mask` is the ReLU's output.
-        transposed: use the adjoint's weights `W'[:, t, k] = W[:, t + k - p, K - 1 - k]` (the input gradient of
-            the aggregation with weights `W`), read in place of a transposed copy.
-
-    Returns:
-        `(B, T, C, H, W)` in the memory format of `clips` (not differentiable: call it under `no_grad` or from an
-        `autograd.Function`).
-    """
-    found = _kernel_for("aggregate", clips) if mask is None else _kernel_for("aggregate", clips, mask)
-    if found is None or weights.dtype != clips.dtype or (bias is not None and bias.dtype != clips.dtype):
-        return None
-    function, _ = found
-    batch, num_frames, channels, height, width = clips.shape
-    weights = weights.contiguous()
-    bias = bias.contiguous() if bias is not None else None
-    out = torch.empty_like(clips)  # preserves the strides of a dense `clips`
-    function(
-        clips.data_ptr(), weights.data_ptr(), bias.data_ptr() if bias is not None else None,
-        mask.data_ptr() if mask is not None else None, out.data_ptr(),
-        batch, num_frames, channels, height * width, weights.shape[2], int(transposed), torch.get_num_threads(),
-    )  # fmt: skip
-    return out
-
-
-def supports(*tensors: torch.Tensor) -> bool:
-    """Whether the kernels apply to these `(B, T, C, H, W)` tensors (dtype, device, layout, tracing, availability)."""
-    return _kernel_for("aggregate", *tensors) is not None
-
-
-def correlate(grad_out: torch.Tensor, clips: torch.Tensor, kernel_size: int) -> torch.Tensor | None:
-    """
-    `dW[b, t, k, c] = Σ_{h,w} grad_out[b, t, c] ⊙ clips[b, t + k - p, c]` in one pass over `grad_out`, or `None`.
-
-    Args:
-        grad_out, clips: `(B, T, C, H, W)`, same dtype and layout (contiguous or channels-last).
-        kernel_size: K.
-
-    Returns:
-        `(B, T, K, C)` (not differentiable).
-    """
-    found = _kernel_for("correlate", grad_out, clips)
-    if found is None:
-        return None
-    function, _ = found
-    batch, num_frames, channels, height, width = clips.shape
-    grad_weights = clips.new_empty(batch, num_frames, kernel_size, channels)
-    function(
-        grad_out.data_ptr(), clips.data_ptr(), grad_weights.data_ptr(),
-        batch, num_frames, channels, height * width, kernel_size, torch.get_num_threads(),
-    )  # fmt: skip
-    return grad_weights
-
-
-def aggregate_(clips: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | None:
-    """
-    In-place [`aggregate`]: overwrites `clips` `(B, T, C, H, W)` with the aggregation and returns it, or returns
-    `None` (and leaves `clips` untouched) where the kernel does not apply. One read and one write of `clips` and no
-    output allocation; for inference, where nothing else needs the input any more.
-    """
-    found = _kernel_for("aggregate_inplace", clips)
-    if found is None or weights.dtype != clips.dtype:
-        return None
-    function, _ = found
-    batch, num_frames, channels, height, width = clips.shape
-    weights = weights.contiguous()
-    function(
-        clips.data_ptr(), weights.data_ptr(),
-        batch, num_frames, channels, height * width, weights.shape[2], 0, torch.get_num_threads(),
-    )  # fmt: skip
-    return clips
-
-
-def relu_and_spatial_sum_(hidden_state: torch.Tensor) -> torch.Tensor | None:
-    """
-    In-place ReLU that also returns the spatial sums of its result (TAM's squeeze), or `None` (and leaves the
-    input untouched) where the kernel does not apply.
-
-    Args:
-        hidden_state: `(B, T, C, H, W)`, overwritten with `max(hidden_state, 0)`.
-
-    Returns:
-        `(B, T, C)`: `Σ_{h,w}` of the rectified values.
-    """
-    found = _kernel_for("relu_sum", hidden_state)
-    if found is None:
-        return None
-    function, layout = found
-    batch, num_frames, channels, height, width = hidden_state.shape
-    sums = hidden_state.new_empty(batch, num_frames, channels)
-    if layout == "nchw":
-        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames * channels, height * width, 1,
-                 torch.get_num_threads())  # fmt: skip
-    else:
-        function(hidden_state.data_ptr(), sums.data_ptr(), batch * num_frames, height * width, channels, 1,
-                 torch.get_num_threads())  # fmt: skip
-    return sums
-
-
-def _pointer(tensor: torch.Tensor | None) -> int | None:
-    return tensor.data_ptr() if tensor is not None else None
-
-
-def tam_inference_(
-    pre_activation: torch.Tensor,
-    global_branch: torch.nn.Sequential,
-    local_branch: torch.nn.Sequential | None,
-    kernel_size: int,
-    local_first: bool,
-) -> bool:
-    """
-    A whole TAM after a ReLU, in inference, in one call and in place: `pre_activation` `(B, T, C, H, W)` becomes
-    `TAM(relu(pre_activation))`. The branches' BatchNorms use their running statistics (eval mode). Returns `False`
-    (and leaves everything untouched) where the kernel does not apply, e.g. BatchNorm in training mode.
-
-    Args:
-        global_branch: `Linear(T, αT) → BatchNorm1d → ReLU → Linear(αT, K) → Softmax` (bias-free linears).
-        local_branch: `Conv1d(C, C/β, k) → BatchNorm1d → ReLU → Conv1d(C/β, C, 1) → Sigmoid` (bias-free), or `None`.
-        kernel_size: K. local_first: TANet (`True`) or TANet-R (`False`) folding of `V`.
-    """
-    found = _kernel_for("eval", pre_activation)
-    if found is None:
-        return False
-    norms = [global_branch[1]] + ([local_branch[1]] if local_branch is not None else [])
-    linears = [global_branch[0], global_branch[3]] + (
-        [local_branch[0], local_branch[3]] if local_branch is not None else []
-    )
-    if any(norm.training or norm.running_mean is None for norm in norms) or any(
-        layer.bias is not None for layer in linears
-    ):
-        return False
-    tensors = [t for module in norms + linears for t in module.parameters(recurse=False)] + [
-        t for norm in norms for t in (norm.running_mean, norm.running_var)
-    ]
-    if any(
-        t.dtype != pre_activation.dtype or t.device != pre_activation.device or not t.is_contiguous() for t in tensors
-    ):
-        return False
-    function, _ = found
-    batch, num_frames, channels, height, width = pre_activation.shape
-    g_in, g_norm, _, g_out, _ = global_branch
-    arguments = [
-        pre_activation.data_ptr(), batch, num_frames, channels, height * width, kernel_size,
-        g_in.weight.data_ptr(), g_in.weight.shape[0], g_norm.running_mean.data_ptr(), g_norm.running_var.data_ptr(),
-        _pointer(g_norm.weight), _pointer(g_norm.bias), g_norm.eps, g_out.weight.data_ptr(),
-    ]  # fmt: skip
-    if local_branch is not None:
-        l_in, l_norm, _, l_out, _ = local_branch
-        arguments += [
-            l_in.weight.data_ptr(), l_in.weight.shape[0], l_in.weight.shape[2], l_norm.running_mean.data_ptr(),
-            l_norm.running_var.data_ptr(), _pointer(l_norm.weight), _pointer(l_norm.bias), l_norm.eps,
-            l_out.weight.data_ptr(),
-        ]  # fmt: skip
-    else:
-        arguments += [None, 0, 1, None, None, None, None, 0.0, None]
-    function(*arguments, int(local_first), torch.get_num_threads())
-    return True
+def function(name: str, like: torch.Tensor):
+    """The C function `name` for tensors laid out and typed like `like` (the library must be loaded)."""
+    return getattr(_library, f"tam_{name}_{layout(like)}_{SUFFIX[like.dtype]}")
