@@ -155,9 +155,10 @@ def write_evaluation(evaluation: Evaluation, output_dir: str | os.PathLike, max_
     return written
 
 
-def _data_arguments(args: argparse.Namespace) -> dict[str, Any]:
+def dataset_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The [`load_split`] / `load_video_classification_data` keywords of [`add_dataset_arguments`]' flags."""
     if args.dataset is None and args.annotations is None:
-        raise ValueError("tanet-hf evaluate needs --dataset (a folder or Hub id) or --annotations FILE.")
+        raise ValueError("no data: pass --dataset (a folder or Hub id) or --annotations FILE.")
     return {
         "dataset": args.dataset,
         "data_format": args.data_format,
@@ -170,14 +171,23 @@ def _data_arguments(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="Model folder (weights, config, video_preprocessor_config.json) or Hub id.")
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that name a dataset the training loader reads (shared with `tanet-hf shard`)."""
     parser.add_argument("--dataset", help="Folder of class sub-folders (with train/validation/test) or Hub dataset id.")
     parser.add_argument(
         "--annotations", help="Annotation file of the split (Kinetics CSV, Something-Something JSON, path-label list)."
     )
     parser.add_argument("--video-root", help="Folder the annotation file's videos are in.")
     parser.add_argument("--data-format", choices=DATA_FORMATS, default="auto", help="Default: from the input.")
+    parser.add_argument("--video-column", help="Video column of a Hub dataset.")
+    parser.add_argument("--label-column", help="Label column of a Hub dataset.")
+    parser.add_argument("--dataset-config-name", help="Configuration of a Hub dataset.")
+    parser.add_argument("--cache-dir", help="datasets cache folder.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="Model folder (weights, config, video_preprocessor_config.json) or Hub id.")
+    add_dataset_arguments(parser)
     parser.add_argument("--split", default="test", help=f"Split to evaluate ({', '.join(SPLIT_NAMES)}; default test).")
     parser.add_argument(
         "--views", choices=sorted(VIEWS), default="test", help="One centre clip, or the processor's test views."
@@ -186,10 +196,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers decoding videos (default 2).")
     parser.add_argument("--output-dir", help="Write eval_results.json and confusion_matrix.png here.")
     parser.add_argument("--save-scores", help="Write every video's scores to this JSON file (read by tanet-hf fuse).")
-    parser.add_argument("--video-column", help="Video column of a Hub dataset.")
-    parser.add_argument("--label-column", help="Label column of a Hub dataset.")
-    parser.add_argument("--dataset-config-name", help="Configuration of a Hub dataset.")
-    parser.add_argument("--cache-dir", help="datasets cache folder.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--save-scores {args.save_scores}: expected a .json file (the scores format).")
     accelerator = Accelerator()
     evaluation = evaluate_dataset(
-        args.model, _data_arguments(args), args.split, args.views, args.batch_size, args.num_workers, accelerator
+        args.model, dataset_arguments(args), args.split, args.views, args.batch_size, args.num_workers, accelerator
     )
     if not accelerator.is_main_process:
         return 0
@@ -217,4 +223,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["Evaluation", "evaluate_dataset", "load_split", "write_evaluation"]
+__all__ = [
+    "Evaluation",
+    "add_dataset_arguments",
+    "dataset_arguments",
+    "evaluate_dataset",
+    "load_split",
+    "write_evaluation",
+]
