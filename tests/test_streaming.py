@@ -178,3 +178,23 @@ def test_a_streaming_run_resumes_exactly_in_the_training_loop(shards, tmp_path):
         assert torch.equal(a[name], b[name]), name
     losses = lambda r: [e["train/loss"] for e in r.log_history if "train/loss" in e]  # noqa: E731
     assert losses(second) == losses(straight)
+
+
+def test_evaluate_reads_a_shard_folder_as_the_folder_it_came_from(shards, tmp_path):
+    import numpy as np
+    from accelerate.state import AcceleratorState, GradientState
+    from tools_helpers import save_tiny_model
+
+    from tanet_hf.tools.evaluate import evaluate_dataset
+
+    data, folder = shards
+    model = save_tiny_model(tmp_path / "model", labels=CLASSES[::-1])  # another class order: matched by name
+    cache = str(tmp_path / "cache")
+    direct = evaluate_dataset(model, {"dataset": str(data), "cache_dir": cache}, "validation", "single", 4)
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    sharded = evaluate_dataset(model, {"dataset": str(folder), "cache_dir": cache}, "validation", "single", 4)
+    assert direct.metrics == sharded.metrics and direct.confusion_matrix == sharded.confusion_matrix
+    rows = lambda scores: np.sort(scores.scores.round(5), axis=0)  # noqa: E731  (ids differ: paths vs shard keys)
+    np.testing.assert_array_equal(rows(direct.scores), rows(sharded.scores))
+    assert sorted(direct.scores.targets) == sorted(sharded.scores.targets) and len(sharded.scores.video_ids) == 4

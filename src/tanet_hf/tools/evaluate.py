@@ -3,8 +3,8 @@ classes), mean class accuracy, per-class accuracy, the confusion matrix (JSON an
 every video's scores in the scores file `tanet-hf fuse` reads.
 
 The dataset is anything the training kit reads (`tanet_hf.training.datasets`): a folder of class sub-folders, a Hub
-dataset id, or an annotation file (Kinetics CSV, Something-Something v2 JSON, `path label` list) with its video
-folder. Only the evaluated split is needed. The numbers are computed by the training kit's evaluation
+dataset id, an annotation file (Kinetics CSV, Something-Something v2 JSON, `path label` list) with its video
+folder, or a folder of shards written by `tanet-hf shard`. Only the evaluated split is needed. The numbers are computed by the training kit's evaluation
 (`tanet_hf.training.evaluation.evaluate_split`), so they are the numbers the training script reports; under
 `accelerate launch` the split is shared out over the processes and gathered without the padding duplicates.
 
@@ -29,6 +29,7 @@ from accelerate import Accelerator
 from ..training.datasets import DATA_FORMATS, SPLIT_NAMES, VideoClassificationData, load_video_classification_data
 from ..training.evaluation import describe, evaluate_split, save_confusion_matrix_png
 from ..training.loading import describe_row
+from ..training.streaming import ShardIndex, is_shard_folder, load_shard_splits
 from .loading import load_classifier, model_id
 from .scores import Scores, save_scores
 
@@ -85,7 +86,14 @@ def load_split(
     if annotations is not None:
         data[f"{split}_file"] = annotations
     with accelerator.main_process_first():  # one process fills the datasets cache
-        loaded = load_video_classification_data(label_names=label_names, **data)
+        if is_shard_folder(data.get("dataset")):
+            index = ShardIndex.load(data["dataset"])
+            if split in index.splits:
+                loaded = load_shard_splits(data["dataset"], [split], data.get("cache_dir"), label_names)
+            else:
+                loaded = VideoClassificationData({}, label_names)
+        else:
+            loaded = load_video_classification_data(label_names=label_names, **data)
     if split not in loaded.splits:
         where = data.get("dataset") or annotations
         raise ValueError(f"{where}: no {split!r} split; the dataset has {sorted(loaded.splits)} (pass --split).")

@@ -150,9 +150,13 @@ def load_streaming_source(
 
 
 def load_shard_splits(
-    folder: str | os.PathLike, splits: list[str], cache_dir: str | None = None
+    folder: str | os.PathLike,
+    splits: list[str],
+    cache_dir: str | None = None,
+    label_names: list[str] | None = None,
 ) -> VideoClassificationData:
-    """The evaluation splits of a shard folder as (map-style) `datasets.Dataset`s, columns `video` / `label`."""
+    """The evaluation splits of a shard folder as (map-style) `datasets.Dataset`s, columns `video` / `label`,
+    labelled in the order of `label_names` (default: the shards' own; classes are matched by name)."""
     index = ShardIndex.load(folder)
     loaded = {}
     for split in splits:
@@ -160,9 +164,10 @@ def load_shard_splits(
                                cache_dir=cache_dir)  # fmt: skip
         where = f"{folder} [{split}]"
         loaded[split], _ = _standardise_columns(
-            _webdataset_columns(dataset, where), "video", "label", index.label_names, where
-        )
-    return VideoClassificationData(loaded, index.label_names)
+            _webdataset_columns(dataset, where).cast_column("label", ClassLabel(names=index.label_names)),
+            "video", "label", label_names or index.label_names, where,
+        )  # fmt: skip
+    return VideoClassificationData(loaded, list(label_names or index.label_names))
 
 
 def load_streaming_data(
