@@ -181,7 +181,10 @@ def dataset_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that name a dataset the training loader reads (shared with `tanet-hf shard`)."""
-    parser.add_argument("--dataset", help="Folder of class sub-folders (with train/validation/test) or Hub dataset id.")
+    parser.add_argument(
+        "--dataset",
+        help="Folder of class sub-folders (with train/validation/test), Hub dataset id, or tanet-hf shard folder.",
+    )
     parser.add_argument(
         "--annotations", help="Annotation file of the split (Kinetics CSV, Something-Something JSON, path-label list)."
     )
