@@ -198,3 +198,28 @@ def test_evaluate_reads_a_shard_folder_as_the_folder_it_came_from(shards, tmp_pa
     rows = lambda scores: np.sort(scores.scores.round(5), axis=0)  # noqa: E731  (ids differ: paths vs shard keys)
     np.testing.assert_array_equal(rows(direct.scores), rows(sharded.scores))
     assert sorted(direct.scores.targets) == sorted(sharded.scores.targets) and len(sharded.scores.video_ids) == 4
+
+
+def test_a_datasets_streaming_source_is_read_like_shards(shards, tmp_path):
+    from datasets import ClassLabel, Dataset, Features, Video
+
+    data, _ = shards
+    videos = sorted((data / "train").glob("*/*.mp4"))
+    features = Features({"clip": Video(decode=False), "action": ClassLabel(names=CLASSES)})
+    rows = {"clip": [{"path": v.name, "bytes": v.read_bytes()} for v in videos],
+            "action": [CLASSES.index(v.parent.name) for v in videos]}  # fmt: skip
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    Dataset.from_dict(rows, features=features).to_parquet(tmp_path / "hub" / "data" / "train.parquet")
+    with pytest.raises(ValueError, match="its length is not recorded; pass num_samples="):
+        load_streaming_source(tmp_path / "hub", "train")
+    source = load_streaming_source(tmp_path / "hub", "train", num_samples=16)
+    assert source.label_names == CLASSES
+    processor = TANetVideoProcessor(num_frames=4, short_side_size=32, crop_size=32)
+    positions, labels = [], {}
+    for rank in (0, 1):
+        clips = StreamingClipDataset(source, processor, 4, seed=3, rank=rank, world_size=2)
+        for row in clips.rank_stream():
+            labels[row["video"]["path"]] = row["label"]
+        positions += [p for batch in make_streaming_dataloader(clips, num_workers=0) for p in batch["index"].tolist()]
+    assert sorted(positions) == list(range(16))
+    assert labels == {v.name: CLASSES.index(v.parent.name) for v in videos}
