@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, send_to_device, set_seed
 from tqdm.auto import tqdm
 
 from tanet_hf.training.arguments import (
@@ -74,6 +74,12 @@ from tanet_hf.training.loading import (
 )
 from tanet_hf.training.model_folder import save_final_model
 from tanet_hf.training.recipes import lr_factor, scaled_learning_rate, warmup_steps_of
+from tanet_hf.training.streaming import (
+    StreamingClipDataset,
+    is_shard_folder,
+    load_streaming_data,
+    make_streaming_dataloader,
+)
 
 logger = logging.getLogger("train")
 
@@ -133,9 +139,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
 
     # ---- data -----------------------------------------------------------------------------------------------
     init_labels = checkpoint_label_names(model_args.init_from)
+    # streaming (shards or a Hub stream): the train split streams, split by rank here, never by accelerator.prepare
+    streaming = data_args.streaming or is_shard_folder(data_args.dataset)
     with accelerator.main_process_first():
-        data: VideoClassificationData = data_args.load(seed=train_args.seed)
-    if "train" not in data.splits:
+        if streaming:
+            train_source, data = load_streaming_data(
+                data_args.dataset, video_column=data_args.video_column, label_column=data_args.label_column,
+                dataset_config_name=data_args.dataset_config_name, cache_dir=data_args.cache_dir,
+            )  # fmt: skip
+        else:
+            data: VideoClassificationData = data_args.load(seed=train_args.seed)
+    if not streaming and "train" not in data.splits:
         raise ValueError(f"The dataset has no train split (splits: {sorted(data.splits)}).")
     label_names = data.label_names
     model = build_model(model_args, label_names, recipe.dropout)
@@ -148,18 +162,27 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     if model_args.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
-    train_clips = VideoClipDataset(
-        data.splits["train"], processor, "train", train_args.seed,
-        strict=data_args.strict_videos, augmentation=augmentation,
-    )  # fmt: skip
+    if streaming:
+        train_clips = StreamingClipDataset(
+            train_source, processor, train_args.per_device_train_batch_size, augmentation, train_args.seed,
+            accelerator.process_index, accelerator.num_processes, strict=data_args.strict_videos,
+        )  # fmt: skip
+    else:
+        train_clips = VideoClipDataset(
+            data.splits["train"], processor, "train", train_args.seed,
+            strict=data_args.strict_videos, augmentation=augmentation,
+        )  # fmt: skip
     eval_split = "validation" if "validation" in data.splits else ("test" if "test" in data.splits else None)
     test_split = "test" if "test" in data.splits else eval_split
     eval_batch = train_args.per_device_eval_batch_size or train_args.per_device_train_batch_size
     workers = train_args.dataloader_num_workers
-    train_loader = make_video_dataloader(
-        train_clips, train_args.per_device_train_batch_size, shuffle=True, seed=train_args.seed, num_workers=workers,
-        pin_memory=accelerator.device.type == "cuda",
-    )  # fmt: skip
+    if streaming:
+        train_loader = make_streaming_dataloader(train_clips, workers, pin_memory=accelerator.device.type == "cuda")
+    else:
+        train_loader = make_video_dataloader(
+            train_clips, train_args.per_device_train_batch_size, shuffle=True, seed=train_args.seed,
+            num_workers=workers, pin_memory=accelerator.device.type == "cuda",
+        )  # fmt: skip
     eval_loader = test_loader = None
     if eval_split is not None:
         eval_clips = VideoClipDataset(data.splits[eval_split], processor, "eval")
@@ -190,9 +213,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     )
 
     train_sampler = train_loader.sampler  # the EpochShuffleSampler, shared with the prepared loaders
-    prepared = accelerator.prepare(
-        model, optimizer, train_loader, *(x for x in (eval_loader, test_loader) if x is not None)
-    )
+    if streaming:  # already this rank's share: prepare would split it again
+        prepared = (*accelerator.prepare(model, optimizer), train_loader)
+        if eval_loader is not None:
+            prepared += accelerator.prepare(eval_loader, test_loader)
+    else:
+        prepared = accelerator.prepare(
+            model, optimizer, train_loader, *(x for x in (eval_loader, test_loader) if x is not None)
+        )
     model, optimizer, train_loader = prepared[:3]
     if eval_loader is not None:
         eval_loader, test_loader = prepared[3:5]
@@ -334,17 +362,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             current_epoch = epoch
             model.train()
             train_clips.set_epoch(epoch)
-            train_sampler.set_epoch(epoch)
-            train_loader.set_epoch(epoch)
+            if not streaming:
+                train_sampler.set_epoch(epoch)
+                train_loader.set_epoch(epoch)
             loader = train_loader
             batch_in_epoch = 0
-            if epoch == start_epoch and resume_batches:
+            if epoch == start_epoch and resume_batches and streaming:
+                train_clips.set_start_batch(resume_batches)  # the stream skips them before decoding
+                batch_in_epoch = resume_batches
+            elif epoch == start_epoch and resume_batches:
                 loader = accelerator.skip_first_batches(train_loader, resume_batches)
                 loader.set_epoch(epoch)
                 batch_in_epoch = resume_batches
             resume_at = (epoch, batch_in_epoch)
             stopping = False
             for batch in loader:
+                if streaming:
+                    batch = send_to_device(batch, accelerator.device)
                 skipped = batch.pop("skipped")
                 batch.pop("valid")
                 for message in skipped:

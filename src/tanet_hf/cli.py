@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "model-cards": ("tanet_hf.conversion.model_card", "Regenerate the model cards under model_cards/."),
     "reencode": ("tanet_hf.reencode", "Re-encode videos to short-GOP, short-side-256 files for fast loading."),
     "make-synthetic": ("tanet_hf.synthetic", "Generate the synthetic motion video dataset (task families: --task)."),
+    "evaluate": ("tanet_hf.tools.evaluate", "Accuracy of a model on a dataset split (top-k, per class, confusion)."),
+    "shard": ("tanet_hf.tools.shard", "Write a video dataset as WebDataset tar shards with its labels (streaming)."),
     "predict": ("tanet_hf.tools.predict", "Labels and scores of video files (batched; unreadable videos skipped)."),
     "fuse": ("tanet_hf.tools.fuse", "Fuse the saved scores of several models and re-score them offline."),
     "extract-features": ("tanet_hf.tools.features", "Clip, frame or sliding-window features of video files."),

@@ -3,6 +3,7 @@
 
 - `datasets`: annotation readers and `load_video_classification_data` (every source → `datasets` splits);
 - `loading`: the clip dataset decoded in DataLoader workers, its sampler, collate and DataLoader;
+- `streaming`: WebDataset shards and Hub streams, shared out over ranks and workers, resumed exactly;
 - `augmentation`: the release's training augmentation (the video processor is inference-only);
 - `recipes`: the recipe in use (a registry `Recipe` with command-line overrides), lr scaling and schedule;
 - `arguments`: the command-line arguments;

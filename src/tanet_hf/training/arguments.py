@@ -94,6 +94,13 @@ class DataArguments:
     strict_videos: bool = field(
         default=False, metadata={"help": "Stop on an unreadable or missing video instead of skipping and counting it."}
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Stream the train split of a Hub dataset (a folder of `tanet-hf shard` shards always streams): "
+            "shared out over processes and workers, resumed exactly."
+        },
+    )
     processor_preset: str | None = field(
         default=None, metadata={"help": f"Video processor protocol {sorted(DATASETS)} (default: the recipe's)."}
     )

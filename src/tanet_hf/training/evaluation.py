@@ -57,22 +57,34 @@ def evaluate_model(
     dataloader: torch.utils.data.DataLoader,
     accelerator: Accelerator,
     description: str = "eval",
+    keep_scores: bool = False,
 ) -> dict[str, Any]:
     """
-    Top-1 / top-5 (see [`reported_top_k`]) / mean class accuracy and the confusion matrix of `model` on a prepared
-    evaluation loader.
+    Top-1 / top-5 (see [`reported_top_k`]) / mean class accuracy, per-class accuracy and the confusion matrix of
+    `model` on a prepared evaluation loader.
     Batches may be single-view `(B, T, 3, H, W)` or multi-view `(B, V, T, 3, H, W)`; the model fuses views.
-    Videos that could not be decoded are left out and counted under `skipped_videos`.
+    Videos that could not be decoded are left out and counted under `skipped_videos`. Under several processes the
+    results are gathered with `gather_for_metrics`, which drops the samples repeated to even out the last batch.
+
+    With `keep_scores`, the result also holds every scored video's logits `"scores"` `(N, num_labels)` and dataset
+    row `"indices"` `(N,)`, the rows of the unreadable videos `"unreadable_indices"` and, on every process, the
+    unreadable videos' messages `"skipped_messages"`.
     """
     model.eval()
-    scores, labels, skipped = [], [], 0
+    scores, labels, indices, unreadable, skipped = [], [], [], [], 0
+    messages: list[str] = []
     progress = tqdm(dataloader, desc=description, leave=False, disable=not accelerator.is_local_main_process)
     for batch in progress:
         logits = model(pixel_values=batch["pixel_values"]).logits.float()
-        logits, batch_labels, valid = accelerator.gather_for_metrics((logits, batch["labels"], batch["valid"]))
+        logits, batch_labels, valid, rows = accelerator.gather_for_metrics(
+            (logits, batch["labels"], batch["valid"], batch["index"])
+        )
         scores.append(logits[valid].cpu())
         labels.append(batch_labels[valid].cpu())
+        indices.append(rows[valid].cpu())
+        unreadable.append(rows[~valid].cpu())
         skipped += int((~valid).sum())
+        messages.extend(batch["skipped"])
     predictions = torch.cat(scores).numpy()  # (N, num_labels)
     results = load_video_accuracy().compute(
         predictions=predictions,
@@ -82,6 +94,14 @@ def evaluate_model(
         return_per_class=True,
     )
     results["skipped_videos"] = skipped
+    if keep_scores:
+        from accelerate.utils import gather_object
+
+        results["scores"] = predictions
+        results["indices"] = torch.cat(indices).numpy()
+        results["unreadable_indices"] = torch.cat(unreadable).numpy()
+        everyone = gather_object(messages) if accelerator.num_processes > 1 else messages
+        results["skipped_messages"] = list(dict.fromkeys(everyone))
     return results
 
 
@@ -159,6 +179,7 @@ def evaluate_split(
     batch_size: int = 8,
     num_workers: int = 0,
     accelerator: Accelerator | None = None,
+    keep_scores: bool = False,
 ) -> dict[str, Any]:
     """
     Evaluate `model` (a TANet folder / Hub id, or a model) on one split, with no training split involved.
@@ -171,10 +192,12 @@ def evaluate_split(
         batch_size: videos per batch (multi-view batches hold `batch_size` videos × their views).
         accelerator: where to run (default: a new `Accelerator()`, one GPU when there is one; under `accelerate
             launch` the split is shared out and gathered).
+        keep_scores: also return every video's logits and row, see [`evaluate_model`].
 
     Returns:
         `{"top1", ["top5"], "mean_class_accuracy", "num_samples", "skipped_videos", "confusion_matrix",
-        "per_class_accuracy", "protocol"}`.
+        "per_class_accuracy", "protocol"}`, and with `keep_scores` `"scores"`, `"indices"`, `"unreadable_indices"`,
+        `"skipped_messages"`.
     """
     from ..modeling_tanet import TANetForVideoClassification
     from .loading import VideoClipDataset, make_video_dataloader
@@ -189,12 +212,9 @@ def evaluate_split(
     loader = make_video_dataloader(clips, batch_size, shuffle=False, num_workers=num_workers)
     model, loader = accelerator.prepare(model, loader)
     protocol = f"{processor.num_test_clips} clips × {processor.test_crop}" if mode == "test" else "1 clip × centre crop"
-    results = evaluate_model(model, loader, accelerator, f"evaluate ({protocol})")
-    return {
-        **summarise(results),
-        **{k: results[k] for k in ("confusion_matrix", "per_class_accuracy") if k in results},
-        "protocol": protocol,
-    }
+    results = evaluate_model(model, loader, accelerator, f"evaluate ({protocol})", keep_scores=keep_scores)
+    kept = ("confusion_matrix", "per_class_accuracy", "scores", "indices", "unreadable_indices", "skipped_messages")
+    return {**summarise(results), **{k: results[k] for k in kept if k in results}, "protocol": protocol}
 
 
 __all__ = [

@@ -49,8 +49,9 @@ class VideoClipDataset(torch.utils.data.Dataset):
         max_replacements: how many following samples to try in place of an unreadable one.
 
     Each item is a dict: `pixel_values` `(T, 3, H, W)` (or `(V, T, 3, H, W)` in `"test"` mode), `labels` (int),
-    `valid` (False when the video was unreadable and another sample stands in for it) and `skipped` (the
-    `"<path>: <reason>"` of unreadable videos met on the way).
+    `index` (the row asked for, so that gathered results can be told apart), `valid` (False when the video was
+    unreadable and another sample stands in for it) and `skipped` (the `"<path>: <reason>"` of unreadable videos
+    met on the way).
     """
 
     def __init__(
@@ -104,7 +105,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
                     raise
                 skipped.append(str(error))
                 continue
-            return {"pixel_values": pixel_values, "labels": label, "valid": attempt == 0, "skipped": skipped}
+            return {
+                "pixel_values": pixel_values,
+                "labels": label,
+                "index": index,
+                "valid": attempt == 0,
+                "skipped": skipped,
+            }
         raise VideoDecodeError(
             describe_row(self.dataset[index]),
             f"it and the {self.max_replacements} following videos are all unreadable: {skipped[:3]}",
@@ -121,11 +128,13 @@ def describe_row(row: dict[str, Any]) -> str:
 def collate_video_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """
     Stack [`VideoClipDataset`] items: `pixel_values` `(B, T, 3, H, W)` (or `(B, V, T, 3, H, W)`), `labels`
-    `(B,)` int64, `valid` `(B,)` bool, and `skipped` (a flat list of the unreadable videos' messages).
+    `(B,)` int64, `index` `(B,)` int64 (the rows), `valid` `(B,)` bool, and `skipped` (a flat list of the unreadable
+    videos' messages).
     """
     return {
         "pixel_values": torch.stack([s["pixel_values"] for s in samples]),
         "labels": torch.tensor([s["labels"] for s in samples], dtype=torch.long),
+        "index": torch.tensor([s["index"] for s in samples], dtype=torch.long),
         "valid": torch.tensor([s["valid"] for s in samples], dtype=torch.bool),
         "skipped": [message for s in samples for message in s["skipped"]],
     }
