@@ -68,9 +68,9 @@ def train_module(module: str, seed: int, data: Path, output_dir: Path, args: arg
         "--dataset", str(data), "--recipe", "synthetic", "--arch", args.arch, "--num_frames", str(args.num_frames),
         "--temporal_module", module, "--seed", str(seed), "--output_dir", str(output_dir),
         "--per_device_train_batch_size", str(args.batch_size), "--max_steps", str(args.max_steps),
-        "--num_workers", str(args.num_workers), "--cache_dir", str(output_dir.parent / "hf_cache"),
+        "--dataloader_num_workers", str(args.num_workers), "--cache_dir", str(output_dir.parent / "hf_cache"),
         "--short_side_size", str(args.size), "--crop_size", str(args.size),
-        "--eval_every_epochs", "0", "--checkpoint_every_epoch", "False", "--report_to", "none",
+        "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none",
         "--logging_steps", str(max(args.max_steps // 4, 1)), "--run_name", f"{module}-{seed}",
     ]  # fmt: skip
     log = output_dir.with_suffix(".log")

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,16 @@ def test_release_parameter_groups():
         assert groups[name]["lr"] == pytest.approx(lr) and groups[name]["weight_decay"] == pytest.approx(decay)
     with pytest.raises(ValueError, match="Embedding.*no learning-rate policy"):
         release_parameter_groups(torch.nn.Sequential(torch.nn.Embedding(3, 4)), 0.1, 0.0)
+
+
+@pytest.mark.parametrize("module", typing.get_args(TANetConfig.__annotations__["temporal_module"]))
+def test_every_temporal_module_has_a_learning_rate_policy(module):
+    from conftest import tiny_config_kwargs
+
+    model = TANetForVideoClassification(TANetConfig(**tiny_config_kwargs(temporal_module=module)))
+    groups = release_parameter_groups(model, learning_rate=0.1, weight_decay=1e-4)
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # every parameter exactly once
 
 
 def test_step_and_cosine_schedules():

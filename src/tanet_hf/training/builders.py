@@ -15,13 +15,24 @@ import torch
 
 from .. import registry
 from ..configuration_tanet import TANetConfig
-from ..modeling_tanet import TANetForVideoClassification
+from ..modeling_tanet import TANetChannelwiseTemporalConv, TANetForVideoClassification, TANetInflatedTaps
 from ..registry import ARCHITECTURES, DATASETS, RECIPES, Recipe
 from ..video_processing_tanet import TANetVideoProcessor
 from .arguments import DataArguments, ModelArguments
 from .augmentation import TrainAugmentation
 
 logger = logging.getLogger(__name__)
+
+
+# Modules whose weights are convolution kernels: torch's convolutions, and the temporal modules of Table 2 that hold
+# a kernel as a bare parameter (TIM's channel-wise taps `(C, K)`, I3D's outer taps of the inflated conv1).
+_CONVOLUTIONS = (
+    torch.nn.Conv1d,
+    torch.nn.Conv2d,
+    torch.nn.Conv3d,
+    TANetChannelwiseTemporalConv,
+    TANetInflatedTaps,
+)
 
 
 def release_parameter_groups(
@@ -50,7 +61,7 @@ def release_parameter_groups(
         params = [p for p in module.parameters(recurse=False) if p.requires_grad]
         if not params:
             continue
-        if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+        if isinstance(module, _CONVOLUTIONS):
             kind = "conv"
         elif isinstance(module, torch.nn.Linear):
             kind = "linear"
