@@ -17,6 +17,9 @@ Importing this package only registers the operators; the C library is built on t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from ..modeling_tanet import TANetRectifiedTAM
 
 
@@ -32,4 +35,16 @@ def uninstall() -> None:
     TANetRectifiedTAM.kernel_forward = None
 
 
-__all__ = ["install", "uninstall"]
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """The model's own PyTorch forward inside the block, whatever is installed: for programs that must run without
+    `tanet_hf` (ONNX files, `torch.export` programs), which would otherwise record `torch.ops.tanet_hf.*` calls."""
+    previous = TANetRectifiedTAM.kernel_forward
+    TANetRectifiedTAM.kernel_forward = None
+    try:
+        yield
+    finally:
+        TANetRectifiedTAM.kernel_forward = previous
+
+
+__all__ = ["disabled", "install", "uninstall"]

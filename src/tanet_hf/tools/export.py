@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import kernels
 from ..modeling_tanet import TANetForVideoClassification
 from .loading import load_classifier
 
@@ -93,7 +94,7 @@ def export_model(
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), kernels.disabled():  # portable programs: ATen operators only, no torch.ops.tanet_hf.*
         if file_format == "onnx":
             program = torch.onnx.export(module, example, dynamo=True, dynamic_shapes=dynamic_shapes, verbose=False)
             program.save(str(output))
