@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from tanet_hf import TANetConfig, TANetForVideoClassification
 from tanet_hf.registry import RECIPES
-from tanet_hf.synthetic import SyntheticMotionConfig, generate_synthetic_motion_dataset
+from tanet_hf.synthetic import generate_synthetic_motion_dataset
 from tanet_hf.training.arguments import DataArguments, ModelArguments, TrainArguments, recipe_from_arguments
 from tanet_hf.training.builders import release_parameter_groups
 from tanet_hf.training.checkpointing import list_checkpoints
@@ -46,21 +46,7 @@ ARCHITECTURES_TINY = dict(layer_type="basic", hidden_sizes=[16, 32, 64, 128], de
 VENV_BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    """Each `train()` builds its own Accelerator; forget the process-wide state between tests."""
-    yield
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    """Two classes (approaching / receding), 8 + 2 + 2 videos per class, 32 px, 8 frames."""
-    config = SyntheticMotionConfig(size=32, num_video_frames=8, classes=["approaching", "receding"])
-    return generate_synthetic_motion_dataset(tmp_path_factory.mktemp("tiny") / "data", 8, 2, 2, seed=1, config=config)
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def _arguments(data_dir: Path, output_dir: Path, **overrides):

@@ -25,7 +25,6 @@ from test_training import REPO, _arguments, _cli, _env, _load_example
 
 from tanet_hf import TANetConfig, TANetForVideoClassification
 from tanet_hf.atomic import backup_of, recover_folder, replace_folder
-from tanet_hf.synthetic import SyntheticMotionConfig, generate_synthetic_motion_dataset
 from tanet_hf.training.checkpointing import (
     CheckpointSaveError,
     ResumeError,
@@ -40,20 +39,7 @@ train_example = _load_example("train")  # its globals are patched below: a modul
 train = train_example.train
 
 
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    yield
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    """Two classes, 8 + 2 + 2 videos per class, 32 px, 8 frames."""
-    config = SyntheticMotionConfig(size=32, num_video_frames=8, classes=["approaching", "receding"])
-    return generate_synthetic_motion_dataset(tmp_path_factory.mktemp("tiny") / "data", 8, 2, 2, seed=1, config=config)
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def _rewrite_manifest(folder: Path) -> None:
