@@ -79,15 +79,20 @@ def count_compilations(model: TANetForVideoClassification, mode: str, args: argp
     torch._dynamo.reset()
     backend = CountingInductor()
     model.config.problem_type = "single_label_classification"
-    compiled = torch.compile(model.train(mode == "train"), backend=backend, dynamic=True)
+    dynamic = {"true": True, "batch": None, "auto": None}[args.dynamic]
+    compiled = torch.compile(model.train(mode == "train"), backend=backend, dynamic=dynamic)
     device = torch.device(args.device)
     calls = []
     for batch in BATCH_SIZES:
         pixel_values = torch.randn(batch, args.num_frames, 3, args.image_size, args.image_size, device=device)
+        labels = torch.arange(batch, device=device) % model.config.num_labels
+        if args.dynamic == "batch":  # the batch dimension symbolic from the first call on (guards may still narrow it)
+            torch._dynamo.maybe_mark_dynamic(pixel_values, 0)
+            torch._dynamo.maybe_mark_dynamic(labels, 0)
         before = backend.compilations
         start = time.perf_counter()
         if mode == "train":
-            compiled(pixel_values, labels=torch.arange(batch, device=device) % model.config.num_labels).loss.backward()
+            compiled(pixel_values, labels=labels).loss.backward()
         else:
             with torch.no_grad():
                 compiled(pixel_values)
@@ -111,12 +116,18 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = {}
-    for name, overrides in NETWORKS.items():
+    for name in args.networks:
+        overrides = NETWORKS[name]
         config = TANetConfig(**{**ARCHITECTURES[args.arch], **overrides}, num_frames=args.num_frames, num_labels=5)
         for mode in args.modes:
             model = TANetForVideoClassification(config).to(device)
-            results[f"{name}/{mode}"] = count_compilations(model, mode, args)
-            print(f"{name}/{mode}: {results[f'{name}/{mode}']['graphs']} graph(s)", file=sys.stderr, flush=True)
+            try:
+                results[f"{name}/{mode}"] = count_compilations(model, mode, args)
+            except Exception as error:  # a compiler failure is a result to report, and must not lose the others
+                torch._dynamo.reset()
+                message = str(error).strip().splitlines()
+                results[f"{name}/{mode}"] = {"error": f"{type(error).__name__}: {message[0] if message else ''}"}
+            print(f"{name}/{mode}: {results[f'{name}/{mode}']}", file=sys.stderr, flush=True)
     return {
         "benchmark": "bench_compile",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -135,6 +146,9 @@ def format_table(record: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for key, result in record["results"].items():
+        if "error" in result:
+            lines.append(f"| {key} | failed: {result['error'][:160]} | | | | |")
+            continue
         new_at = ", ".join(str(c["batch"]) for c in result["calls"] if c["new_graphs"]) or "—"
         seconds = " / ".join(f"{c['seconds']:.1f}" for c in result["calls"])
         ops = ", ".join(result["tanet_operators"]) or "—"
@@ -150,6 +164,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-frames", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--modes", nargs="+", choices=["train", "inference"], default=["train", "inference"])
+    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    parser.add_argument(
+        "--dynamic",
+        choices=["true", "batch", "auto"],
+        default="true",
+        help="true: torch.compile(dynamic=True), every dimension symbolic; batch: torch._dynamo.maybe_mark_dynamic "
+        "on the batch dimension of every input (only it symbolic); auto: Dynamo's default (static first, then automatic "
+        "dynamic shapes on the dimensions that changed)",
+    )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--output", type=Path, help="JSON path (default: benchmarks/results/compile_<device>.json)")
     args = parser.parse_args(argv)
