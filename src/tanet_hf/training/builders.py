@@ -269,10 +269,10 @@ def build_augmentation(
     """
     The training augmentation: the recipe preset's flip and flip map (dropped when fine-tuning onto a new label set,
     whose classes the map does not name), with `multiscale_scales`, `do_flip` and `flip_label_pairs` of `data_args`
-    overriding.
+    overriding, and its `frame_seek`.
     """
     preset = recipe.processor_preset
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = {"frame_seek": data_args.frame_seek}
     if preset is not None:  # the dataset's recipe and flip map (tanet_hf.registry)
         settings = {"do_flip": RECIPES[preset].do_flip, "flip_label_map": DATASETS[preset].flip_label_map}
     if labels_changed:
