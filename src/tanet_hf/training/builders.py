@@ -272,7 +272,7 @@ def build_augmentation(
     overriding, and its `frame_seek`.
     """
     preset = recipe.processor_preset
-    settings: dict[str, Any] = {"frame_seek": data_args.frame_seek}
+    settings: dict[str, Any] = {}
     if preset is not None:  # the dataset's recipe and flip map (tanet_hf.registry)
         settings = {"do_flip": RECIPES[preset].do_flip, "flip_label_map": DATASETS[preset].flip_label_map}
     if labels_changed:
@@ -284,7 +284,7 @@ def build_augmentation(
         settings["do_flip"] = data_args.do_flip
     if data_args.multiscale_scales is not None:
         settings["scales"] = tuple(data_args.multiscale_scales)
-    return TrainAugmentation(**settings)
+    return TrainAugmentation(**settings, frame_seek=data_args.frame_seek)
 
 
 __all__ = [
