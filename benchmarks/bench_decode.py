@@ -290,7 +290,8 @@ def run_benchmark(rounds: int, work_dir: Path) -> dict:
 
 def keyframe_clip(path: Path, clip: str) -> list[int]:
     """The frames `tanet-pyav-keyframe` decodes for `clip` from `path`."""
-    return decode_video_frames(str(path), sampler(clip, "eval"), backend="pyav", frame_seek="keyframe").indices[0].tolist()
+    decoded = decode_video_frames(str(path), sampler(clip, "eval"), backend="pyav", frame_seek="keyframe")
+    return decoded.indices[0].tolist()
 
 
 def _torchcodec_version() -> str | None:
@@ -310,7 +311,7 @@ def markdown(record: dict) -> str:
         f"One {NUM_FRAMES}-frame clip of a 10 s, 340×256, 30 fps H.264 video (Kinetics-like; made by "
         "`benchmarks/bench_decode.py`), from the file to the normalised `(8, 3, 224, 224)` float tensor (resize, "
         "centre crop 224, ImageNet normalisation; the training transform in `tanet-train-*`; `*-keyframe`: "
-        "`frame_seek=\"keyframe\"`, each clip frame moved to a keyframe of its segment, approximate), on one core. "
+        '`frame_seek="keyframe"`, each clip frame moved to a keyframe of its segment, approximate), on one core. '
         f"Rate = 1 / median CPU time per clip over {record['rounds']} interleaved rounds; speed-up against "
         f"`{reference}` (transformers' video processor with its default decoding) on the same file and on the file "
         "as downloaded, and against `stock-pyav` (the same processor on `load_video`'s default PyAV decoding).",

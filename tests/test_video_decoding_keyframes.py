@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tanet_hf import TANetVideoProcessor
-from tanet_hf import video_decoding_tanet
+from tanet_hf import TANetVideoProcessor, video_decoding_tanet
 from tanet_hf.training import augmentation as augmentation_module
 from tanet_hf.training.arguments import DataArguments
 from tanet_hf.training.augmentation import TrainAugmentation
