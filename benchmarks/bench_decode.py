@@ -16,7 +16,11 @@ mean/std; the training transform for `tanet-train`):
 - `tanet-pyav` / `tanet-torchcodec`: `TANetVideoProcessor(decode_backend=...)`, evaluation mode;
 - `tanet-train-pyav`: `TrainAugmentation` (random frame offsets, multi-scale crop, flip) with the same processor: the
   clip a training DataLoader worker produces. Its frames are drawn at random each round (uniform: one per TSN
-  segment; dense: a random window start), so it decodes a different stretch from the evaluation clip.
+  segment; dense: a random window start), so it decodes a different stretch from the evaluation clip;
+- `tanet-pyav-keyframe` / `tanet-train-pyav-keyframe`: the same two with `frame_seek="keyframe"` (approximate):
+  every clip frame moved to a keyframe of its segment (evaluation: the nearest; training: one drawn at random) where
+  the segment holds one, so that it costs one decoded frame. Their frames differ from the exact clip's, so they are
+  left out of the agreement check.
 
 Clips: `uniform` (TSN segments: the middle frame of 8 segments, spread over the video) and `dense` (8 frames at
 stride 8 in the middle of the video), both as the evaluation sampling picks them.
@@ -25,7 +29,7 @@ Everything runs on one core (`torch.set_num_threads(1)`, one FFmpeg thread excep
 default). The rate is 1 / (process CPU time per clip): CPU time is what the cores spend, all threads included, and
 unlike wall time it does not grow when other processes share the machine. Wall times are recorded too. Rounds
 interleave the pipelines; figures are medians over rounds. `frames decoded` counts what PyAV had to decode
-(deterministic). Before timing, the evaluation outputs of `stock` and `tanet-*` are compared (same frames, same
+(deterministic for evaluation; for the training rows, the median over 9 seeded draws). Before timing, the evaluation outputs of `stock` and `tanet-*` are compared (same frames, same
 views: they must agree to float rounding).
 
 When torchcodec cannot load FFmpeg (no system FFmpeg), the benchmark re-runs itself with `LD_LIBRARY_PATH` pointing
@@ -139,6 +143,10 @@ def pipelines(clip: str, indices: np.ndarray) -> dict[str, Callable[[Path], torc
 
     train_processor = TANetVideoProcessor(num_frames=NUM_FRAMES, sampling=clip, decode_backend="pyav")
     augmentation, rng = TrainAugmentation(), np.random.default_rng(0)
+    keyframe_augmentation = TrainAugmentation(frame_seek="keyframe")
+    keyframe_processor = TANetVideoProcessor(
+        num_frames=NUM_FRAMES, sampling=clip, decode_backend="pyav", frame_seek="keyframe"
+    )
 
     found = {}
     if is_torchcodec_usable():
@@ -148,6 +156,8 @@ def pipelines(clip: str, indices: np.ndarray) -> dict[str, Callable[[Path], torc
     if is_torchcodec_usable():
         found["tanet-torchcodec"] = tanet("torchcodec")
     found["tanet-train-pyav"] = lambda path: augmentation(str(path), 0, train_processor, rng)[0]
+    found["tanet-pyav-keyframe"] = lambda path: keyframe_processor(str(path))["pixel_values"][0]
+    found["tanet-train-pyav-keyframe"] = lambda path: keyframe_augmentation(str(path), 0, train_processor, rng)[0]
     return found
 
 
@@ -156,7 +166,7 @@ def check_agreement(sources: dict[str, Path], methods: dict[str, dict[str, Calla
     worst = 0.0
     for path in sources.values():
         for clip_methods in methods.values():
-            outputs = [method(path) for name, method in clip_methods.items() if "train" not in name]
+            outputs = [method(path) for name, method in clip_methods.items() if not _approximate_or_random(name)]
             for output in outputs[1:]:
                 assert output.shape == outputs[0].shape == (NUM_FRAMES, 3, 224, 224), output.shape
                 worst = max(worst, float((output - outputs[0]).abs().max()))
@@ -164,7 +174,31 @@ def check_agreement(sources: dict[str, Path], methods: dict[str, dict[str, Calla
     return worst
 
 
-def frames_decoded_by_pyav(path: Path, indices: np.ndarray) -> int:
+def _approximate_or_random(name: str) -> bool:
+    """Whether a pipeline's frames differ from the exact evaluation clip (training draws, keyframe mode)."""
+    return "train" in name or "keyframe" in name
+
+
+def sampler(clip: str, mode: str, seed: int = 0) -> Callable[..., np.ndarray]:
+    """The `decode_video_frames` sampling function of a pipeline (`mode` `"train"` draws with a seeded generator)."""
+    rng = np.random.default_rng(seed)
+    return lambda total, keyframes=None: sample_frame_indices(
+        total, NUM_FRAMES, clip, mode, rng=rng, keyframes=keyframes
+    )
+
+
+def frames_decoded(path: Path, clip: str, pipeline: str) -> int | None:
+    """Frames PyAV decodes for one clip of `pipeline` (training rows: median over 9 seeded draws); `None` for
+    pipelines that do not decode with this package's PyAV path."""
+    if not pipeline.startswith("tanet-") or "torchcodec" in pipeline:
+        return None
+    frame_seek = "keyframe" if pipeline.endswith("-keyframe") else "exact"
+    if "train" not in pipeline:
+        return frames_decoded_by_pyav(path, sampler(clip, "eval"), frame_seek)
+    return int(statistics.median(frames_decoded_by_pyav(path, sampler(clip, "train", s), frame_seek) for s in range(9)))
+
+
+def frames_decoded_by_pyav(path: Path, pick: Callable[..., np.ndarray], frame_seek: str = "exact") -> int:
     count = 0
     original = video_decoding_tanet._iter_frames
 
@@ -176,7 +210,7 @@ def frames_decoded_by_pyav(path: Path, indices: np.ndarray) -> int:
 
     video_decoding_tanet._iter_frames = counting
     try:
-        decode_video_frames(str(path), lambda n: indices, backend="pyav")
+        decode_video_frames(str(path), pick, backend="pyav", frame_seek=frame_seek)
     finally:
         video_decoding_tanet._iter_frames = original
     return count
@@ -211,7 +245,7 @@ def run_benchmark(rounds: int, work_dir: Path) -> dict:
 
     rows = []
     for (source, clip_name, name), times in cpu.items():
-        median = statistics.median(times)
+        path, median = sources[source], statistics.median(times)
         row = dict(
             video=source,
             clip=clip_name,
@@ -223,10 +257,9 @@ def run_benchmark(rounds: int, work_dir: Path) -> dict:
             speedup_vs_stock_pyav_same_file=round(median_cpu(source, clip_name, "stock-pyav") / median, 2),
             wall_ms_per_clip=round(1000 * statistics.median(wall[(source, clip_name, name)]), 2),
         )
-        if name == "stock-pyav":
-            row["frames_decoded"] = int(np.max(clips[clip_name])) + 1
-        elif name == "tanet-pyav":
-            row["frames_decoded"] = frames_decoded_by_pyav(sources[source], clips[clip_name])
+        count = int(np.max(clips[clip_name])) + 1 if name == "stock-pyav" else frames_decoded(path, clip_name, name)
+        if count is not None:
+            row["frames_decoded"] = count
         rows.append(row)
     return dict(
         benchmark="decode",
@@ -247,9 +280,18 @@ def run_benchmark(rounds: int, work_dir: Path) -> dict:
         reference=reference,
         largest_difference_between_eval_pipelines=worst_difference,
         clip_indices={name: clip.tolist() for name, clip in clips.items()},
+        keyframe_clip_indices={
+            source: {name: keyframe_clip(path, name) for name in CLIPS} for source, path in sources.items()
+        },
         videos={name: describe(path) for name, path in sources.items()},
         results=rows,
     )
+
+
+def keyframe_clip(path: Path, clip: str) -> list[int]:
+    """The frames `tanet-pyav-keyframe` decodes for `clip` from `path`."""
+    decoded = decode_video_frames(str(path), sampler(clip, "eval"), backend="pyav", frame_seek="keyframe")
+    return decoded.indices[0].tolist()
 
 
 def _torchcodec_version() -> str | None:
@@ -268,7 +310,8 @@ def markdown(record: dict) -> str:
         "",
         f"One {NUM_FRAMES}-frame clip of a 10 s, 340×256, 30 fps H.264 video (Kinetics-like; made by "
         "`benchmarks/bench_decode.py`), from the file to the normalised `(8, 3, 224, 224)` float tensor (resize, "
-        "centre crop 224, ImageNet normalisation; the training transform in `tanet-train-pyav`), on one core. "
+        "centre crop 224, ImageNet normalisation; the training transform in `tanet-train-*`; `*-keyframe`: "
+        '`frame_seek="keyframe"`, each clip frame moved to a keyframe of its segment, approximate), on one core. '
         f"Rate = 1 / median CPU time per clip over {record['rounds']} interleaved rounds; speed-up against "
         f"`{reference}` (transformers' video processor with its default decoding) on the same file and on the file "
         "as downloaded, and against `stock-pyav` (the same processor on `load_video`'s default PyAV decoding).",
@@ -300,7 +343,13 @@ def markdown(record: dict) -> str:
         )
     lines += [
         "",
-        f"Clip frame indices: uniform {record['clip_indices']['uniform']}, dense {record['clip_indices']['dense']}.",
+        f"Clip frame indices: uniform {record['clip_indices']['uniform']}, dense {record['clip_indices']['dense']}; "
+        "in keyframe mode (`tanet-pyav-keyframe`): "
+        + "; ".join(
+            f"{source}: uniform {clips['uniform']}, dense {clips['dense']}"
+            for source, clips in record["keyframe_clip_indices"].items()
+        )
+        + ".",
         "",
     ]
     return "\n".join(lines)

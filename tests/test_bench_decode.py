@@ -30,11 +30,24 @@ def test_stock_and_tanet_pipelines_give_the_same_normalised_clip(bench, tmp_path
     # longer than the dense window (64), so that the indices are sorted: `read_video_pyav` needs them sorted
     path = make_video(tmp_path / "small.mp4", num_frames=72, size=(96, 72), pattern="texture")
     methods = bench.pipelines(clip, sample_frame_indices(72, bench.NUM_FRAMES, clip, "eval")[0])
-    assert {"stock-pyav", "tanet-pyav", "tanet-train-pyav"} <= set(methods)
+    names = {"stock-pyav", "tanet-pyav", "tanet-train-pyav", "tanet-pyav-keyframe", "tanet-train-pyav-keyframe"}
+    assert names <= set(methods)
     assert bench.check_agreement({"small": path}, {clip: methods}) < 1e-4
     stock, ours = methods["stock-pyav"](path), methods["tanet-pyav"](path)
     assert stock.shape == (bench.NUM_FRAMES, 3, 224, 224) and torch.allclose(stock, ours, atol=1e-4)
-    assert methods["tanet-train-pyav"](path).shape == (bench.NUM_FRAMES, 3, 224, 224)
+    for name in ("tanet-train-pyav", "tanet-pyav-keyframe", "tanet-train-pyav-keyframe"):
+        assert methods[name](path).shape == (bench.NUM_FRAMES, 3, 224, 224)
+
+
+def test_keyframe_rows_decode_one_frame_per_clip_frame_on_a_short_gop_file(bench, tmp_path):
+    path = make_video(tmp_path / "gop16.mp4", num_frames=128, size=(96, 72), gop=16, options={"bf": "0"})
+    # uniform: 16-frame segments, each holding one keyframe
+    assert bench.frames_decoded(path, "uniform", "tanet-pyav-keyframe") == bench.NUM_FRAMES
+    assert bench.frames_decoded(path, "uniform", "tanet-pyav") > 2 * bench.NUM_FRAMES
+    assert bench.frames_decoded(path, "uniform", "tanet-train-pyav-keyframe") == bench.NUM_FRAMES
+    assert bench.frames_decoded(path, "uniform", "tanet-train-pyav") > 2 * bench.NUM_FRAMES
+    assert bench.frames_decoded(path, "uniform", "stock-pyav") is None
+    assert bench.keyframe_clip(path, "uniform") == list(range(0, 128, 16))
 
 
 def test_a_rerun_replaces_only_the_generated_table(bench, tmp_path):

@@ -20,6 +20,11 @@ frame is decoded), and for URLs an overall deadline and a size cap. Settings: a 
 `TANET_MAX_FRAME_PIXELS`, `TANET_MAX_ASPECT_RATIO`, `TANET_URL_TIMEOUT` and `TANET_URL_MAX_BYTES` environment
 variables.
 
+With `frame_seek="keyframe"` (opt-in, approximate) the sampling function also receives the keyframe positions from
+that index, so that it can pick frames that decode on their own: one decoded frame per clip frame instead of every
+frame from the keyframe before it (as mmaction2's `DecordDecode(mode="efficient")`, which takes the keyframe before
+each wanted frame; here the sampler chooses, see `video_processing_tanet.sample_frame_indices`).
+
 Files that cannot be decoded raise [`VideoDecodeError`], a `ValueError` whose message names the file and the
 reason. FFmpeg's own log stays silent.
 
@@ -47,6 +52,8 @@ import numpy as np
 import torch
 
 DECODING_BACKENDS = ("auto", "torchcodec", "pyav")
+# "exact": the sampled frames; "keyframe": the sampling function is shown the keyframes and may pick among them
+FRAME_SEEK_MODES = ("exact", "keyframe")
 # MPEG program/transport streams, where torchcodec 0.17 returns neighbouring frames (MPEG-PS) or none (MPEG-2 in
 # MPEG-TS): PyAV decodes them whichever backend was asked for
 _TORCHCODEC_UNRELIABLE_FORMATS = ("mpeg", "mpegts", "mpegvideo")
@@ -88,7 +95,9 @@ class DecodedFrames:
     backend: str
 
 
-SampleIndicesFn = Callable[[int], np.ndarray]
+# `fn(num_video_frames)` → indices; with `frame_seek="keyframe"`, `fn(num_video_frames, keyframes)`, where `keyframes`
+# is the sorted `int64` positions of the frames that decode on their own, or `None` when they are unknown
+SampleIndicesFn = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -441,9 +450,11 @@ def decode_video_frames(
     backend: str = "auto",
     num_threads: int = 1,
     limits: DecodeLimits | None = None,
+    frame_seek: str = "exact",
 ) -> DecodedFrames:
     """
-    Decode the frames of `video` chosen by `sample_indices_fn(num_video_frames)`.
+    Decode the frames of `video` chosen by `sample_indices_fn(num_video_frames)` (with `frame_seek="keyframe"`:
+    `sample_indices_fn(num_video_frames, keyframes)`).
 
     Every file is first opened with PyAV to check it (a container FFmpeg can read, a video stream, not text) and to
     read its packet index; the frames then come from torchcodec (which seeks by that index's timestamps) or PyAV.
@@ -453,8 +464,9 @@ def decode_video_frames(
     Args:
         video: A path, URL, `bytes`, binary file object, `datasets` video value (`{"path", "bytes"}` dict or
             torchcodec `VideoDecoder`), or frames in memory (see [`frames_to_uint8_rgb`]).
-        sample_indices_fn (`Callable[[int], np.ndarray]`): Maps the video's frame count to the wanted indices
-            (any shape, values in `[0, num_video_frames)`, repeats allowed).
+        sample_indices_fn (`Callable[[int], np.ndarray]`): Maps the video's frame count (and, with
+            `frame_seek="keyframe"`, the keyframe positions) to the wanted indices (any shape, values in
+            `[0, num_video_frames)`, repeats allowed).
         backend (`str`): `"auto"` (torchcodec when usable, PyAV otherwise or when torchcodec fails on a file that
             PyAV can read), `"torchcodec"` or `"pyav"`. Whichever is asked for, the frames are those at the
             indices: MPEG program/transport streams (where torchcodec returns neighbouring frames or none) and any
@@ -463,6 +475,12 @@ def decode_video_frames(
         num_threads (`int`): FFmpeg decoding threads; 1 suits DataLoader workers (one per core), 0 lets FFmpeg choose.
         limits ([`DecodeLimits`], *optional*): frame-size and download bounds; defaults to
             `DecodeLimits.from_env()` (the `TANET_*` environment variables, else the documented defaults).
+        frame_seek (`str`, *optional*, defaults to `"exact"`): `"exact"` calls `sample_indices_fn(num_video_frames)`.
+            `"keyframe"` calls `sample_indices_fn(num_video_frames, keyframes)`, `keyframes` being the sorted
+            `int64` positions of the frames that decode on their own, from the packet index (every frame for frames
+            in memory; `None` where they are unknown: a packet without a timestamp, or a torchcodec `VideoDecoder`
+            given as input), so that the sampler can choose among them. A wanted keyframe costs one decoded frame
+            (the decoders seek to it); any other wanted frame is decoded exactly, as in `"exact"`.
 
     Returns:
         [`DecodedFrames`] with `frames` of shape `(indices.size, 3, H, W)`, `uint8`, in the order of `indices`.
@@ -473,14 +491,18 @@ def decode_video_frames(
             download passed the deadline or the size cap.
     """
     name = describe_video_source(video)
+    if frame_seek not in FRAME_SEEK_MODES:
+        raise ValueError(f"frame_seek={frame_seek!r} is not supported; expected one of {list(FRAME_SEEK_MODES)}.")
     limits = limits or DecodeLimits.from_env()
+    choose = functools.partial(_choose_indices, sample_indices_fn, frame_seek, name)
     if not is_encoded_video(video):
         frames = frames_to_uint8_rgb(video, name)
-        indices = _checked_indices(sample_indices_fn(frames.shape[0]), frames.shape[0], name)
-        return DecodedFrames(frames[torch.from_numpy(indices.reshape(-1))], indices, frames.shape[0], None, "array")
+        count = frames.shape[0]
+        indices = choose(count, np.arange(count, dtype=np.int64))  # frames in memory all stand alone
+        return DecodedFrames(frames[torch.from_numpy(indices.reshape(-1))], indices, count, None, "array")
     if _is_torchcodec_decoder(video):
         limits.check_frame_size(int(video.metadata.width or 0), int(video.metadata.height or 0), name)
-        return _decode_with_torchcodec_decoder(video, name, sample_indices_fn, probe=None)
+        return _decode_with_torchcodec_decoder(video, name, choose, probe=None)
 
     source = _open_source(video, name, limits)
     if resolve_backend(backend) == "torchcodec":
@@ -489,14 +511,29 @@ def decode_video_frames(
         # was asked for; PyAV decodes them exactly
         if probe.format_name not in _TORCHCODEC_UNRELIABLE_FORMATS:
             try:
-                return _decode_with_torchcodec(source, name, sample_indices_fn, probe, num_threads)
+                return _decode_with_torchcodec(source, name, choose, probe, num_threads)
             except _WrongFrames:
                 pass  # torchcodec returned frames other than those asked for: PyAV decodes them
             except VideoDecodeError:
                 if backend != "auto":
                     raise
                 # torchcodec gave up on a file that FFmpeg opens: PyAV decides
-    return _decode_with_pyav(source, name, sample_indices_fn, num_threads, limits)
+    return _decode_with_pyav(source, name, choose, num_threads, limits)
+
+
+# `choose(num_video_frames, keyframes)` → the checked indices: `sample_indices_fn` bound to the call's `frame_seek`
+_ChooseIndicesFn = Callable[[int, Any], np.ndarray]
+
+
+def _choose_indices(
+    sample_indices_fn: SampleIndicesFn, frame_seek: str, name: str, num_video_frames: int, keyframes: Any
+) -> np.ndarray:
+    """The indices `sample_indices_fn` picks for a video of `num_video_frames` frames, shown the `keyframes`
+    positions (a sequence, or `None` when unknown) when `frame_seek` is `"keyframe"`; checked to be in range."""
+    if frame_seek == "keyframe":
+        known = None if keyframes is None else np.asarray(keyframes, dtype=np.int64)
+        return _checked_indices(sample_indices_fn(num_video_frames, known), num_video_frames, name)
+    return _checked_indices(sample_indices_fn(num_video_frames), num_video_frames, name)
 
 
 def _checked_indices(indices: Any, num_video_frames: int, name: str) -> np.ndarray:
@@ -522,6 +559,7 @@ class _Probe:
     declared_seconds: float | None  # Matroska/WebM track duration; None elsewhere
     fps: float | None
     frame_seconds: list[float] | None = None  # every frame's timestamp, in order, when the packet index was read
+    keyframes: list[int] | None = None  # positions of the keyframes in that order, from the same index
     index_seconds: float | None = None  # from the first frame's start to the last frame's end, from that index
 
 
@@ -586,6 +624,7 @@ def _probe_with_pyav(source: str | bytes, name: str, limits: DecodeLimits, scan_
                 raise VideoDecodeError(name, f"not a readable video stream ({_pyav_reason(error)})") from error
             if index is not None and stream.time_base:
                 probe.frame_seconds = [float(pts * stream.time_base) for pts in index.pts]
+                probe.keyframes = index.keyframes
                 probe.index_seconds = index.seconds
         return probe
 
@@ -625,7 +664,7 @@ def _parse_duration_tag(value: str | None) -> float | None:
 def _decode_with_torchcodec(
     source: str | bytes,
     name: str,
-    sample_indices_fn: SampleIndicesFn,
+    choose: _ChooseIndicesFn,
     probe: _Probe,
     num_threads: int,
 ) -> DecodedFrames:
@@ -649,10 +688,10 @@ def _decode_with_torchcodec(
     except Exception as error:  # torchcodec raises RuntimeError / ValueError carrying FFmpeg's reason
         raise VideoDecodeError(name, _torchcodec_reason(error)) from error
     if not by_timestamp:
-        return _decode_with_torchcodec_decoder(decoder, name, sample_indices_fn, probe)
+        return _decode_with_torchcodec_decoder(decoder, name, choose, probe)
     num_video_frames = len(probe.frame_seconds)
     _check_complete(probe, name, num_video_frames, probe.index_seconds)
-    indices = _checked_indices(sample_indices_fn(num_video_frames), num_video_frames, name)
+    indices = choose(num_video_frames, probe.keyframes)
     try:
         batch = decoder.get_frames_played_at(seconds=np.asarray(probe.frame_seconds)[indices.reshape(-1)].tolist())
     except Exception as error:  # e.g. a timestamp past the end the header declares: PyAV decides
@@ -663,9 +702,10 @@ def _decode_with_torchcodec(
 
 
 def _decode_with_torchcodec_decoder(
-    decoder: Any, name: str, sample_indices_fn: SampleIndicesFn, probe: _Probe | None
+    decoder: Any, name: str, choose: _ChooseIndicesFn, probe: _Probe | None
 ) -> DecodedFrames:
-    """The sampled frames from a torchcodec `decoder` that counts frames itself (exact mode, or a `datasets` value)."""
+    """The sampled frames from a torchcodec `decoder` that counts frames itself (exact mode, or a `datasets` value;
+    its keyframes are not known here: torchcodec has no public list of them)."""
     metadata = decoder.metadata
     num_video_frames = int(metadata.num_frames or 0)
     if probe is not None:
@@ -675,7 +715,7 @@ def _decode_with_torchcodec_decoder(
         _check_complete(probe, name, num_video_frames, seconds)
     elif num_video_frames < 1:
         raise VideoDecodeError(name, "the video stream has no frames (truncated or corrupt)")
-    indices = _checked_indices(sample_indices_fn(num_video_frames), num_video_frames, name)
+    indices = choose(num_video_frames, None)
     try:
         batch = decoder.get_frames_at(indices=indices.reshape(-1).tolist())
     except Exception as error:
@@ -719,7 +759,7 @@ class _PacketIndex:
 
 
 def _decode_with_pyav(
-    source: str | bytes, name: str, sample_indices_fn: SampleIndicesFn, num_threads: int, limits: DecodeLimits
+    source: str | bytes, name: str, choose: _ChooseIndicesFn, num_threads: int, limits: DecodeLimits
 ) -> DecodedFrames:
     import av
 
@@ -736,7 +776,7 @@ def _decode_with_pyav(
             else:
                 num_video_frames = len(index.pts)
                 _check_complete(probe, name, num_video_frames, index.seconds)
-            indices = _checked_indices(sample_indices_fn(num_video_frames), num_video_frames, name)
+            indices = choose(num_video_frames, None if index is None else index.keyframes)
             unique = np.unique(indices)
             frames = _decode_by_seeking(container, stream, index, unique) if index is not None else None
             if frames is None:  # timestamps missing or inconsistent with the packet index: decode in order
@@ -883,4 +923,5 @@ __all__ = [
     "is_torchcodec_usable",
     "resolve_backend",
     "DECODING_BACKENDS",
+    "FRAME_SEEK_MODES",
 ]

@@ -17,6 +17,11 @@ Every view is cut from the decoded frames in source coordinates and only then re
 work is bounded by the output size, so a tiny file with a 2 × 16384 frame costs no more than a normal one.
 
 Frame indices are 0-based throughout (the release reads 1-based JPEG files and adds 1 at the end).
+
+`frame_seek="keyframe"` (opt-in, saved with the processor; default `"exact"`) trades exactness for decoding speed:
+each sampled frame is replaced by the keyframe nearest it inside its TSN segment (dense sampling: inside its
+stride), when the segment holds one, so that each clip frame costs one decoded frame. The frames then differ from
+the release's by up to a segment's length; scores are not those of exact sampling.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from transformers.video_processing_utils import BaseVideoProcessor
 
 from .video_decoding_tanet import (
     DECODING_BACKENDS,
+    FRAME_SEEK_MODES,
     VideoDecodeError,
     decode_video_frames,
     describe_video_source,
@@ -68,9 +74,11 @@ def sample_frame_indices(
     num_clips: int = 1,
     dense_window: int = 64,
     rng: np.random.Generator | None = None,
+    keyframes: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""
-    Frame indices of `num_clips` clips of `num_frames` frames each, as the authors' release samples them.
+    Frame indices of `num_clips` clips of `num_frames` frames each, as the authors' release samples them (with
+    `keyframes`, moved onto keyframes near them: see [`snap_to_keyframes`]).
 
     With `N = num_video_frames` and `T = num_frames`:
 
@@ -99,6 +107,13 @@ def sample_frame_indices(
         num_clips (`int`): Clips `K` to sample (multi-clip testing).
         dense_window (`int`): Length of the dense window; 64 in the release.
         rng (`np.random.Generator`, *optional*): Random source for `"train"`; a fresh unseeded one if `None`.
+        keyframes (`np.ndarray`, *optional*): Positions of the frames that decode on their own (from the decoder's
+            packet index, `frame_seek="keyframe"`). When given, every sampled frame is replaced by a keyframe of its
+            segment ([`frame_segments`]) when the segment holds one: in `"train"` one drawn at random among them
+            (after the exact offsets are drawn, so the exact mode's draws are unchanged), otherwise the nearest
+            (the earlier on a tie); a segment without a keyframe keeps the exact frame. Approximate: a frame moves
+            by at most its segment's length, and a clip decodes one frame per keyframe instead of every frame
+            from the keyframe before it.
 
     Returns:
         `np.ndarray` of dtype `int64` and shape `(num_clips, num_frames)`, values in `[0, num_video_frames)`.
@@ -116,11 +131,22 @@ def sample_frame_indices(
             f"dense_window={window} must be at least num_frames={t} (the stride is dense_window // num_frames)."
         )
 
+    if mode == "train" and rng is None:
+        rng = np.random.default_rng()
+    indices = _exact_frame_indices(n, t, sampling, mode, k, window, rng)
+    if keyframes is None:
+        return indices
+    lows, highs = frame_segments(indices, n, t, sampling, mode, window)
+    return snap_to_keyframes(indices, lows, highs, keyframes, rng if mode == "train" else None)
+
+
+def _exact_frame_indices(
+    n: int, t: int, sampling: str, mode: str, k: int, window: int, rng: np.random.Generator | None
+) -> np.ndarray:
+    """The `(k, t)` indices of [`sample_frame_indices`] without keyframes (arguments checked there)."""
     steps = np.arange(t, dtype=np.int64)
     if n < t:
         return np.tile(steps % n, (k, 1))
-    if mode == "train" and rng is None:
-        rng = np.random.default_rng()
 
     if sampling == "uniform":
         if mode == "train":
@@ -142,6 +168,70 @@ def sample_frame_indices(
     else:
         starts = np.linspace(0, positions - 1, num=k, dtype=int).tolist()
     return np.stack([(steps * stride + start) % n for start in starts]).astype(np.int64)
+
+
+def frame_segments(
+    indices: np.ndarray,
+    num_video_frames: int,
+    num_frames: int,
+    sampling: str = "uniform",
+    mode: str = "eval",
+    dense_window: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """
+    The stretch of video `[low, high)` each sampled frame stands for, for `indices` `(K, T)` sampled by
+    [`sample_frame_indices`] with these settings: `(lows, highs)`, each of `indices`' shape, every index inside its
+    own stretch. With `N = num_video_frames` and `T = num_frames`:
+
+    - uniform, train: TSN segment `i` as the random offset is drawn, `[i · avg, (i + 1) · avg)`, `avg = N // T`;
+    - uniform, eval / test: TSN segment `i`, `[int(i · N / T), int((i + 1) · N / T))`;
+    - dense: the stride that starts at the frame, `[index, min(index + dense_window // T, N))`, so that a clip
+      stays inside its window;
+    - videos shorter than `T` frames (looped in order): the frame alone.
+    """
+    n, t = num_video_frames, num_frames
+    indices = np.asarray(indices, dtype=np.int64)
+    if n < t:
+        return indices, indices + 1
+    if sampling == "dense":
+        return indices, np.minimum(indices + dense_window // t, n)
+    steps = np.arange(t + 1, dtype=np.int64)
+    bounds = steps * (n // t) if mode == "train" else (steps * (n / float(t))).astype(np.int64)
+    lows, highs = np.broadcast_to(bounds[:-1], indices.shape), np.broadcast_to(bounds[1:], indices.shape)
+    # float rounding of `start + tick · i` may put an index one frame past a bound: the stretch always holds it
+    return np.minimum(lows, indices), np.maximum(highs, indices + 1)
+
+
+def snap_to_keyframes(
+    indices: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    keyframes: np.ndarray,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """
+    `indices` with every index replaced by a keyframe in its stretch `[low, high)` ([`frame_segments`]) where the
+    stretch holds one: drawn uniformly among them with `rng`, else the one nearest the index (the earlier on a
+    tie). Indices whose stretch holds no keyframe are kept. All arrays share `indices`' shape except `keyframes`,
+    the sorted or unsorted positions of the frames that decode on their own.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    keyframes = np.unique(np.asarray(keyframes, dtype=np.int64))
+    if keyframes.size == 0:
+        return indices
+    first = np.searchsorted(keyframes, lows, side="left")  # keyframes[first:last] lie in [low, high)
+    last = np.searchsorted(keyframes, highs, side="left")
+    held = last > first
+    if rng is not None:
+        choice = first + (rng.random(indices.shape) * (last - first)).astype(np.int64)
+    else:
+        after = np.clip(np.searchsorted(keyframes, indices, side="left"), first, np.maximum(last - 1, first))
+        before = np.maximum(after - 1, first)
+        after_distance = np.abs(keyframes[np.minimum(after, keyframes.size - 1)] - indices)
+        before_distance = np.abs(keyframes[np.minimum(before, keyframes.size - 1)] - indices)
+        choice = np.where(before_distance <= after_distance, before, after)
+    snapped = keyframes[np.clip(choice, 0, keyframes.size - 1)]
+    return np.where(held, snapped, indices).astype(np.int64)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -361,6 +451,8 @@ class TANetVideoProcessorKwargs(VideosKwargs, total=False):
         test_crop_size (`int`, *optional*): Side of the test crops; default: the short side (256) for
             `"three_crop"` (the release's full-resolution testing), `crop_size` (224) otherwise.
         decode_backend (`str`): `"auto"` (torchcodec when usable, else PyAV), `"torchcodec"` or `"pyav"`.
+        frame_seek (`str`): `"exact"` (the sampled frames) or `"keyframe"` (approximate: each sampled frame moved
+            to the nearest keyframe of its segment when there is one; one decoded frame per clip frame).
     """
 
     sampling: str
@@ -370,6 +462,7 @@ class TANetVideoProcessorKwargs(VideosKwargs, total=False):
     test_crop: str
     test_crop_size: int | None
     decode_backend: str
+    frame_seek: str
 
 
 class TANetVideoProcessor(BaseVideoProcessor):
@@ -390,6 +483,8 @@ class TANetVideoProcessor(BaseVideoProcessor):
         test_crop_size (`int`, *optional*): The `"test"` mode views, see [`TANetVideoProcessorKwargs`].
         image_mean / image_std (*optional*, default ImageNet): Normalisation of RGB / 255.
         decode_backend (`str`, *optional*, defaults to `"auto"`): Decoder for encoded videos.
+        frame_seek (`str`, *optional*, defaults to `"exact"`): `"keyframe"` samples keyframes near the sampled
+            frames (approximate, faster to decode; see the module documentation).
     """
 
     valid_kwargs = TANetVideoProcessorKwargs
@@ -416,6 +511,7 @@ class TANetVideoProcessor(BaseVideoProcessor):
     test_crop = "center"
     test_crop_size = None
     decode_backend = "auto"
+    frame_seek = "exact"
 
     def __init__(self, short_side_size: int | None = None, **kwargs: Any) -> None:
         legacy = sorted(name for name in _TRAINING_SETTINGS if kwargs.pop(name, None) is not None)
@@ -504,12 +600,15 @@ class TANetVideoProcessor(BaseVideoProcessor):
         sampling: str | None = None,
         dense_window: int | None = None,
         num_test_clips: int | None = None,
+        keyframes: np.ndarray | None = None,
         **kwargs: Any,
     ) -> np.ndarray:
         """
         Frame indices `(K · T,)` of the `K` clips of `mode` (`K = num_test_clips` in `"test"`, 1 in `"eval"`),
         clip after clip, for a video of `metadata.total_num_frames` frames (transformers' `VideoMetadata`, a dict
-        with that key, or the count itself); settings default to the processor's. See [`sample_frame_indices`].
+        with that key, or the count itself); settings default to the processor's. With `keyframes` (positions of
+        the frames that decode on their own), each index moves to the nearest keyframe of its segment. See
+        [`sample_frame_indices`].
         """
         if fps is not None:
             raise ValueError(f"fps={fps!r} is not supported: {_UNSUPPORTED_SETTINGS['fps'][1]}.")
@@ -529,6 +628,7 @@ class TANetVideoProcessor(BaseVideoProcessor):
             mode,
             clips,
             dense_window or self.dense_window,
+            keyframes=keyframes,
         ).reshape(-1)
 
     def _preprocess(
@@ -599,6 +699,7 @@ class TANetVideoProcessor(BaseVideoProcessor):
             "sampling": SAMPLING_STRATEGIES,
             "test_crop": TEST_CROPS,
             "decode_backend": DECODING_BACKENDS,
+            "frame_seek": FRAME_SEEK_MODES,
             "default_mode": PROCESSOR_MODES,
         }
         for name, allowed in choices.items():
@@ -619,7 +720,7 @@ class TANetVideoProcessor(BaseVideoProcessor):
         """One video → its sampled frames `(K · T, 3, H, W)` uint8 (on `settings["device"]` when set)."""
         if settings["do_sample_frames"]:
 
-            def indices_fn(total: int) -> np.ndarray:
+            def indices_fn(total: int, keyframes: np.ndarray | None = None) -> np.ndarray:
                 return self.sample_frames(
                     total,
                     num_frames=settings["num_frames"],
@@ -627,16 +728,20 @@ class TANetVideoProcessor(BaseVideoProcessor):
                     sampling=settings["sampling"],
                     dense_window=settings["dense_window"],
                     num_test_clips=settings["num_test_clips"],
+                    keyframes=keyframes,
                 )
         else:
             if is_encoded_video(video):
                 name = describe_video_source(video)
                 raise ValueError(f"{name}: do_sample_frames=False needs frames in memory, not an encoded video.")
 
-            def indices_fn(total: int) -> np.ndarray:
+            def indices_fn(total: int, keyframes: np.ndarray | None = None) -> np.ndarray:
                 return np.arange(total, dtype=np.int64)
 
-        frames = decode_video_frames(video, indices_fn, backend=settings["decode_backend"]).frames
+        decoded = decode_video_frames(
+            video, indices_fn, backend=settings["decode_backend"], frame_seek=settings["frame_seek"]
+        )
+        frames = decoded.frames
         return frames if settings["device"] is None else frames.to(settings["device"])
 
     def _views(self, frames: torch.Tensor, mode: str, settings: dict[str, Any]) -> torch.Tensor:
@@ -698,6 +803,8 @@ __all__ = [
     "VideoDecodeError",
     "INPUT_RULES",
     "sample_frame_indices",
+    "frame_segments",
+    "snap_to_keyframes",
     "split_videos",
     "resized_shape",
     "crop_resized",
@@ -710,6 +817,7 @@ __all__ = [
     "ten_crop_boxes",
     "SAMPLING_STRATEGIES",
     "SAMPLING_MODES",
+    "FRAME_SEEK_MODES",
     "PROCESSOR_MODES",
     "TEST_CROPS",
 ]

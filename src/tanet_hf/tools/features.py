@@ -39,13 +39,15 @@ FORMATS = ("npy", "safetensors")
 
 @torch.inference_mode()
 def clip_features(network: TANetModel, processor: TANetVideoProcessor, video: str | os.PathLike, level: str):
-    """`(features, metadata)` for `level` `"clip"` `(C,)` or `"frame"` `(T, C)` of the evaluation clip."""
+    """`(features, metadata)` for `level` `"clip"` `(C,)` or `"frame"` `(T, C)` of the evaluation clip (sampled as
+    the processor samples it, its `frame_seek` included; `metadata["frame_indices"]` are the frames used)."""
     decoded = decode_video_frames(
         video,
-        lambda total: sample_frame_indices(
-            total, processor.num_frames, processor.sampling, "eval", 1, processor.dense_window
+        lambda total, keyframes=None: sample_frame_indices(
+            total, processor.num_frames, processor.sampling, "eval", 1, processor.dense_window, keyframes=keyframes
         ),
         backend=processor.decode_backend,
+        frame_seek=processor.frame_seek,
     )
     pixel_values = processor(decoded.frames, do_sample_frames=False)["pixel_values"]  # (1, T, 3, H, W)
     outputs = network(pixel_values=pixel_values)

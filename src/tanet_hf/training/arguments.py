@@ -118,6 +118,15 @@ class DataArguments:
         default=None, metadata={"help": 'Classes a flip swaps, "name_a:name_b,name_c:name_d" (or indices).'}
     )
     decode_backend: str | None = field(default=None, metadata={"help": "auto, torchcodec or pyav."})
+    frame_seek: str = field(
+        default="exact",
+        metadata={
+            "help": "Training clips: exact (the release's random frame per segment) or keyframe (approximate, "
+            "faster to decode: a random keyframe of each segment that holds one). Evaluation stays as the "
+            "processor samples.",
+            "choices": ["exact", "keyframe"],
+        },
+    )
 
     def load(self, seed: int = 0) -> VideoClassificationData:
         """

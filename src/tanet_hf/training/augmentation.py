@@ -3,7 +3,9 @@
 (`tanet_hf.training.loading.VideoClipDataset`) and never saved with a model:
 
 1. random temporal offsets: [`sample_frame_indices`] in `"train"` mode (a random frame per TSN segment, or a random
-   start of the dense window);
+   start of the dense window); with `frame_seek="keyframe"` (opt-in), a keyframe drawn at random among those of
+   each segment instead, where the segment holds one (one decoded frame per clip frame; see
+   [`snap_to_keyframes`]);
 2. multi-scale crop: a box whose sides are drawn from `scales` × the short side (after resizing it to the
    processor's `size`), at one of 13 fixed offsets, resized to the processor's `crop_size`;
 3. horizontal flip with probability 0.5; a flipped clip's label goes through `flip_label_map` (classes whose
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..video_decoding_tanet import decode_video_frames
+from ..video_decoding_tanet import FRAME_SEEK_MODES, decode_video_frames
 from ..video_processing_tanet import (
     TANetVideoProcessor,
     crop_resized,
@@ -90,17 +92,26 @@ class TrainAugmentation:
         scales: crop scales of the multi-scale crop (the release: 1, .875, .75, .66), each in `(0, 1]`.
         do_flip: random horizontal flip with probability 0.5.
         flip_label_map: labels swapped when a clip is flipped (`None`: labels never change).
+        frame_seek: `"exact"` (the release's random frame of each segment) or `"keyframe"` (approximate and cheaper
+            to decode: a random keyframe of each segment that holds one, the exact random frame elsewhere). The
+            processor's own `frame_seek` governs evaluation and inference, not this.
     """
 
     scales: tuple[float, ...] = MULTISCALE_SCALES
     do_flip: bool = True
     flip_label_map: dict[int, int] | None = field(default=None)
+    frame_seek: str = "exact"
 
     def __post_init__(self) -> None:
         self.scales = tuple(float(scale) for scale in self.scales)
         if not self.scales or any(not 0 < scale <= 1 for scale in self.scales):
             raise ValueError(f"TrainAugmentation.scales must be non-empty values in (0, 1], got {self.scales!r}.")
         self.flip_label_map = _int_label_map(self.flip_label_map)
+        if self.frame_seek not in FRAME_SEEK_MODES:
+            raise ValueError(
+                f"TrainAugmentation.frame_seek={self.frame_seek!r} is not supported; expected one of "
+                f"{list(FRAME_SEEK_MODES)}."
+            )
 
     def __call__(
         self, video: Any, label: int, processor: TANetVideoProcessor, rng: np.random.Generator
@@ -112,10 +123,11 @@ class TrainAugmentation:
         """
         decoded = decode_video_frames(
             video,
-            lambda total: sample_frame_indices(
-                total, processor.num_frames, processor.sampling, "train", 1, processor.dense_window, rng
+            lambda total, keyframes=None: sample_frame_indices(
+                total, processor.num_frames, processor.sampling, "train", 1, processor.dense_window, rng, keyframes
             ),
             backend=processor.decode_backend,
+            frame_seek=self.frame_seek,
         )
         frames = decoded.frames  # (T, 3, H, W) uint8
         height, width = frames.shape[-2:]

@@ -269,7 +269,7 @@ def build_augmentation(
     """
     The training augmentation: the recipe preset's flip and flip map (dropped when fine-tuning onto a new label set,
     whose classes the map does not name), with `multiscale_scales`, `do_flip` and `flip_label_pairs` of `data_args`
-    overriding.
+    overriding, and its `frame_seek`.
     """
     preset = recipe.processor_preset
     settings: dict[str, Any] = {}
@@ -284,7 +284,7 @@ def build_augmentation(
         settings["do_flip"] = data_args.do_flip
     if data_args.multiscale_scales is not None:
         settings["scales"] = tuple(data_args.multiscale_scales)
-    return TrainAugmentation(**settings)
+    return TrainAugmentation(**settings, frame_seek=data_args.frame_seek)
 
 
 __all__ = [
