@@ -131,9 +131,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     return {
         "benchmark": "bench_compile",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": args.command,
         "machine": describe_machine(device),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "command"},
         "batch_sizes": list(BATCH_SIZES),
         "results": results,
     }
@@ -176,6 +176,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--output", type=Path, help="JSON path (default: benchmarks/results/compile_<device>.json)")
     args = parser.parse_args(argv)
+    args.command = " ".join([Path(__file__).name, *(sys.argv[1:] if argv is None else argv)])  # what made the record
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device!r}: CUDA is not available on this machine")
     return args

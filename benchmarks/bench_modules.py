@@ -166,9 +166,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     return {
         "benchmark": "bench_modules",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": args.command,
         "machine": describe_machine(torch.device("cpu")),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("write", "work_dir")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("write", "work_dir", "command")},
         "classes": classes,
         "chance": 1 / len(classes),
         "modules": rows,
@@ -219,7 +219,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-paper-counts", action="store_true", help="Skip the ResNet-50 counts (~1 min).")
     parser.add_argument("--work-dir", help="Folder for the dataset and runs (default: a new temporary folder).")
     parser.add_argument("--write", action="store_true", help=f"Write the table to {RESULTS_FILE.name}.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.command = " ".join([Path(__file__).name, *(sys.argv[1:] if argv is None else argv)])  # what made the record
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,3 +132,85 @@ def test_tam_ablation_variants_compute_the_same_function():
     for name, (y, dx) in results.items():
         torch.testing.assert_close(y, results["fast"][0], msg=name)
         torch.testing.assert_close(dx, results["fast"][1], msg=name)
+
+
+def test_networks_flag_times_only_the_named_networks_and_needs_tanet_and_c2d(bench, tmp_path, capsys):
+    output = tmp_path / "model.json"
+    args = [*TINY, "--device", "cpu", "--rounds", "1", "--settings", "fp32", "--networks", "tanet", "c2d"]
+    assert bench.main([*args, "--output", str(output)]) == 0
+    record = json.loads(output.read_text())
+    assert record["fast_vs_reference_max_abs_logit_diff"] is None
+    for row in record["results"]:
+        assert set(row["networks"]) == {"tanet", "c2d"}
+        assert "tanet_over_c2d" in row and "fast_over_reference" not in row
+        assert row["goals"]["fast_not_slower_than_reference"] is None
+        if row["mode"] == "train":
+            assert set(row["saved_activations_over_c2d"]) == {"tanet"}
+    assert "| fp32 | train |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--networks", "tanet", "tanet-reference"])
+    assert "--networks" in capsys.readouterr().err
+
+
+def test_gpu_check_stops_with_a_message_where_cuda_is_missing(tmp_path):
+    import subprocess
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    finished = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_check.sh"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+        timeout=120,
+    )
+    assert finished.returncode == 2 and "CUDA is not available" in finished.stderr
+    assert not (tmp_path / "out").exists()  # nothing run, nothing written
+
+
+def test_compile_benchmark_records_a_compiler_failure_and_keeps_the_other_cases(monkeypatch, capsys):
+    bench_compile = load_script("bench_compile")
+    try:
+
+        def count(model, mode, args):
+            if model.config.temporal_module == "none" and mode == "train":
+                raise RuntimeError("cannot determine truth value of Relational\nsecond line")
+            return {"graphs": 2, "compile_ids": ["0/0", "0/1"], "calls": [], "tanet_operators": []}
+
+        monkeypatch.setattr(bench_compile, "count_compilations", count)
+        record = bench_compile.run_benchmark(bench_compile.parse_args([]))
+        assert record["results"]["c2d/train"] == {"error": "RuntimeError: cannot determine truth value of Relational"}
+        assert record["results"]["tanet/train"]["graphs"] == 2 and record["results"]["c2d/inference"]["graphs"] == 2
+        table = bench_compile.format_table(record)
+        assert "| c2d/train | failed: RuntimeError" in table and "| tanet/inference | 2 |" in table
+    finally:
+        sys.modules.pop("bench_compile", None)
+
+
+@pytest.mark.slow
+def test_module_benchmark_trains_each_module_and_writes_its_table(tmp_path, monkeypatch, capsys):
+    """A smoke run of the miniature Table 2: two modules, one seed, two steps each (two training subprocesses)."""
+    bench_modules = load_script("bench_modules")
+    try:
+        monkeypatch.setattr(bench_modules, "RESULTS_DIR", tmp_path / "results")
+        monkeypatch.setattr(bench_modules, "RESULTS_FILE", tmp_path / "RESULTS_modules.md")
+        argv = [
+            "--modules", "tam", "none", "--seeds", "0", "--max-steps", "2", "--train-per-class", "2",
+            "--test-per-class", "1", "--timing-steps", "1", "--batch-size", "4", "--size", "32",
+            "--skip-paper-counts", "--work-dir", str(tmp_path / "work"), "--write",
+        ]  # fmt: skip
+        assert bench_modules.main(argv) == 0
+        (record_path,) = (tmp_path / "results").glob("modules_*.json")
+        record = json.loads(record_path.read_text())
+        assert record["settings"]["task"] == "size_profile" and record["chance"] == 0.25
+        for module in ("tam", "none"):
+            row = record["modules"][module]
+            assert [run["seed"] for run in row["runs"]] == [0] and 0.0 <= row["top1"]["mean"] <= 1.0
+            assert row["seconds_per_step"] > 0 and row["trained_model"]["params"] > 0
+        assert (
+            record["modules"]["tam"]["trained_model"]["params"] > record["modules"]["none"]["trained_model"]["params"]
+        )
+        written = (tmp_path / "RESULTS_modules.md").read_text()
+        assert "| tam |" in written and "| none |" in written and "bench_modules.py" in written
+    finally:
+        sys.modules.pop("bench_modules", None)
