@@ -17,13 +17,10 @@ import sys
 from pathlib import Path
 
 from accelerate import Accelerator
-from safetensors.torch import save_file
+from training_rank_script import train_and_save_rank_weights
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from train import parse_arguments, train  # noqa: E402
-
-from tanet_hf import TANetVideoProcessor  # noqa: E402
-from tanet_hf.training.streaming import StreamingClipDataset, load_streaming_source, make_streaming_dataloader  # noqa: E402
+from tanet_hf import TANetVideoProcessor
+from tanet_hf.training.streaming import StreamingClipDataset, load_streaming_source, make_streaming_dataloader
 
 
 def main() -> int:
@@ -43,12 +40,7 @@ def main() -> int:
     (out / f"seen_rank{rank}.json").write_text(json.dumps(seen))
     accelerator.wait_for_everyone()
 
-    model_args, data_args, train_args = parse_arguments(sys.argv[3:])
-    result = train(model_args, data_args, train_args)
-    folder = Path(train_args.output_dir) / "rank_weights"
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in result.model.state_dict().items()}
-    save_file(state, str(folder / f"rank{rank}.safetensors"))
+    train_and_save_rank_weights(sys.argv[3:])
     return 0
 
 
